@@ -1,0 +1,162 @@
+/* arena.c: arenas: creation, thread binding, small allocation without a thread cache, large
+ * blocks, and the dirty-page allowance (see arena.h). */
+#include "arena.h"
+#include "base.h"
+#include "conf.h"
+#include "slab.h"
+
+#include <string.h>
+#include <time.h>
+
+arena_t *arenas[MAX_ARENAS];
+unsigned narenas_auto;
+unsigned narenas_total;
+static hm_mutex_t arenas_lock = HM_MUTEX_INITIALIZER;
+static unsigned arena_next_rr; /* atomic: round-robin cursor */
+
+uint64_t arena_clock_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+arena_t *arena_get(unsigned ind)
+{
+    if (ind >= MAX_ARENAS)
+        return NULL;
+    arena_t *a = __atomic_load_n(&arenas[ind], __ATOMIC_ACQUIRE);
+    if (likely(a))
+        return a;
+    hm_mutex_lock(&arenas_lock);
+    a = arenas[ind];
+    if (!a) {
+        a = base_alloc(sizeof(arena_t));
+        if (a) {
+            hm_mutex_init(&a->lock);
+            a->ind = ind;
+            for (unsigned i = 0; i < NSMALL; i++)
+                bin_init(&a->bins[i]);
+            __atomic_store_n(&arenas[ind], a, __ATOMIC_RELEASE);
+            if (ind >= narenas_total)
+                __atomic_store_n(&narenas_total, ind + 1, __ATOMIC_RELEASE);
+        }
+    }
+    hm_mutex_unlock(&arenas_lock);
+    return a;
+}
+
+arena_t *arena_choose_for_thread(void)
+{
+    unsigned ind = __atomic_fetch_add(&arena_next_rr, 1, __ATOMIC_RELAXED) % narenas_auto;
+    arena_t *a = arena_get(ind);
+    if (!a)
+        a = arena_get(0); /* arena 0 exists once initialisation succeeded */
+    __atomic_add_fetch(&a->nthreads, 1, __ATOMIC_RELAXED);
+    return a;
+}
+
+void *arena_alloc_small(arena_t *arena, unsigned cls, bool zero)
+{
+    void *p;
+    if (!bin_fill(arena, cls, &p, 1))
+        return NULL;
+    if (zero)
+        memset(p, 0, sz_small[cls].size);
+    return p;
+}
+
+void arena_dalloc_small(chunk_t *c, void *p, unsigned cls, const char *func)
+{
+    arena_t *arena = c->arena;
+    bin_t *bin = &arena->bins[cls];
+    hm_mutex_lock(&bin->lock);
+    bin_dalloc_locked(arena, cls, p, func);
+    hm_mutex_unlock(&bin->lock);
+}
+
+void *arena_alloc_large(arena_t *arena, size_t usize, size_t alignment, bool zero)
+{
+    bool zeroed;
+    size_t align_pages = alignment > PAGE ? alignment >> LG_PAGE : 1;
+    hm_mutex_lock(&arena->lock);
+    void *p = extent_alloc(arena, usize >> LG_PAGE, align_pages, PM_LARGE, sz_size2index(usize),
+                           &zeroed);
+    if (p) {
+        arena->nmalloc_large++;
+        arena->allocated_large += usize;
+    }
+    hm_mutex_unlock(&arena->lock);
+    if (p && zero && !zeroed)
+        memset(p, 0, usize);
+    return p;
+}
+
+void arena_dalloc_large(chunk_t *c, void *p)
+{
+    arena_t *arena = c->arena;
+    size_t usize = (size_t)c->runs[chunk_page_index(c, p)].npages << LG_PAGE;
+    hm_mutex_lock(&arena->lock);
+    arena->ndalloc_large++;
+    arena->allocated_large -= usize;
+    extent_free(arena, p);
+    arena_purge(arena, false);
+    hm_mutex_unlock(&arena->lock);
+}
+
+/* Dirty pages an arena may keep: an eighth of its active pages, at least opt_dirty_min.  Pages
+ * a program just freed are likely to be reused soon; keeping a bounded share avoids page
+ * faults on that reuse, purging the oldest first bounds RSS. */
+void arena_purge(arena_t *arena, bool all)
+{
+    pagealloc_t *pa = &arena->pa;
+    if (all) {
+        extent_purge(arena, 0);
+        return;
+    }
+    size_t limit = pa->nactive >> 3;
+    if (limit < opt_dirty_min_pages)
+        limit = opt_dirty_min_pages;
+    if (pa->ndirty > limit)
+        extent_purge(arena, limit >> 1);
+}
+
+void arena_prefork(void)
+{
+    hm_mutex_lock(&arenas_lock);
+    for (unsigned i = 0; i < narenas_total; i++) {
+        arena_t *a = arenas[i];
+        if (!a)
+            continue;
+        for (unsigned c = 0; c < NSMALL; c++)
+            hm_mutex_lock(&a->bins[c].lock);
+        hm_mutex_lock(&a->lock);
+    }
+}
+
+void arena_postfork_parent(void)
+{
+    for (unsigned i = 0; i < narenas_total; i++) {
+        arena_t *a = arenas[i];
+        if (!a)
+            continue;
+        hm_mutex_unlock(&a->lock);
+        for (unsigned c = 0; c < NSMALL; c++)
+            hm_mutex_unlock(&a->bins[c].lock);
+    }
+    hm_mutex_unlock(&arenas_lock);
+}
+
+void arena_postfork_child(void)
+{
+    for (unsigned i = 0; i < narenas_total; i++) {
+        arena_t *a = arenas[i];
+        if (!a)
+            continue;
+        hm_mutex_init(&a->lock);
+        for (unsigned c = 0; c < NSMALL; c++)
+            hm_mutex_init(&a->bins[c].lock);
+        a->nthreads = 0;
+    }
+    hm_mutex_init(&arenas_lock);
+}

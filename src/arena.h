@@ -1,0 +1,47 @@
+/* arena.h: an arena owns chunks, their page allocator (extent.c) and one bin per small class
+ * (bin.c).  Threads are bound to arenas round-robin on first use; any thread may free into any
+ * arena (a block's arena is found from its chunk).
+ *
+ * arena->lock guards the page allocator and the large-block counters; each bin has its own
+ * lock.  Lock order: bin lock, then arena lock. Arenas are created on demand and never freed. */
+#ifndef HM_ARENA_H
+#define HM_ARENA_H
+
+#include "bin.h"
+#include "extent.h"
+#include "lock.h"
+
+#define MAX_ARENAS 4096
+
+typedef struct arena {
+    hm_mutex_t lock;
+    unsigned ind;
+    unsigned nthreads; /* atomic: threads bound here */
+    pagealloc_t pa;
+    uint64_t nmalloc_large, ndalloc_large;
+    size_t allocated_large; /* bytes */
+    bin_t bins[NSMALL];
+} arena_t;
+
+extern arena_t *arenas[MAX_ARENAS];
+extern unsigned narenas_auto; /* arenas used for round-robin binding */
+extern unsigned narenas_total; /* atomic: arenas created so far (slots used) */
+
+arena_t *arena_get(unsigned ind);   /* creates arena ind if needed; NULL when out of memory */
+arena_t *arena_choose_for_thread(void); /* round-robin binding */
+/* Milliseconds on a monotonic clock (for dirty-page ages). */
+uint64_t arena_clock_now(void);
+
+void *arena_alloc_small(arena_t *arena, unsigned cls, bool zero);
+void *arena_alloc_large(arena_t *arena, size_t usize, size_t alignment, bool zero);
+/* Free p, which lies in chunk c at page pi whose page-map entry is pm (already validated). */
+void arena_dalloc_small(chunk_t *c, void *p, unsigned cls, const char *func);
+void arena_dalloc_large(chunk_t *c, void *p);
+/* Purge dirty pages above the arena's allowance; with all, purge every dirty page. */
+void arena_purge(arena_t *arena, bool all);
+
+void arena_prefork(void);
+void arena_postfork_parent(void);
+void arena_postfork_child(void);
+
+#endif

@@ -1,0 +1,40 @@
+/* extent.h: the page allocator of one arena.  It hands out page runs inside the arena's chunks
+ * (for slabs and large blocks) and takes them back, coalescing free neighbours at once so that
+ * free space is always maximal runs.  Free runs are kept in lists by exact length with a bitmap
+ * of non-empty lists, so a best fit is a short bit scan; dirty free runs (possibly resident) are
+ * also kept oldest-first so they can be purged in the order they went idle.
+ *
+ * Everything here is guarded by the owning arena's lock (arena_t.lock).  Invariants between
+ * calls: no two free runs are adjacent; ndirty is the page count of free runs flagged dirty;
+ * at most one chunk that is entirely free is kept (spare); others are unmapped at once. */
+#ifndef HM_EXTENT_H
+#define HM_EXTENT_H
+
+#include "chunk.h"
+
+#define AVAIL_WORDS ((CHUNK_USABLE_PAGES + 64) / 64)
+
+typedef struct pagealloc {
+    run_t *avail[CHUNK_USABLE_PAGES + 1];
+    uint64_t avail_map[AVAIL_WORDS];
+    run_t *dirty_head, *dirty_tail;
+    chunk_t *spare;
+    size_t ndirty;  /* pages */
+    size_t nactive; /* pages in slabs and large blocks */
+    size_t nchunks;
+    uint64_t npurge_calls, npurged_pages;
+} pagealloc_t;
+
+/* Allocate npages pages aligned to align_pages pages (a power of two), mark them state/cls in
+ * the page map, and return their address; *zeroed says whether they are known to be zero.
+ * NULL when the OS is out of memory. */
+void *extent_alloc(struct arena *arena, size_t npages, size_t align_pages, unsigned state,
+                   unsigned cls, bool *zeroed);
+/* Return the run starting at addr (a slab or large block) to the free runs. */
+void extent_free(struct arena *arena, void *addr);
+/* Purge dirty runs, oldest first, until at most keep_pages dirty pages remain. */
+void extent_purge(struct arena *arena, size_t keep_pages);
+/* Check the invariants above (tests and debug builds); returns false on the first violation. */
+bool extent_validate(struct arena *arena);
+
+#endif

@@ -1,0 +1,73 @@
+/* os.c: mmap-backed memory for chunks, huge blocks and metadata (see os.h). */
+#include "os.h"
+
+#include <errno.h>
+#include <sys/mman.h>
+
+static size_t os_mapped;       /* atomic: bytes mapped */
+static long os_fail_countdown; /* atomic: test hook */
+
+void hmalloc_test_fail_os_after(long countdown)
+{
+    __atomic_store_n(&os_fail_countdown, countdown, __ATOMIC_SEQ_CST);
+}
+
+static bool os_injected_failure(void)
+{
+    if (!config_test_hooks || likely(__atomic_load_n(&os_fail_countdown, __ATOMIC_RELAXED) == 0))
+        return false;
+    return __atomic_sub_fetch(&os_fail_countdown, 1, __ATOMIC_SEQ_CST) == 0;
+}
+
+static void *os_mmap(void *hint, size_t size)
+{
+    if (os_injected_failure())
+        return NULL;
+    void *p = mmap(hint, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                   -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+void *os_map(size_t size, size_t alignment)
+{
+    int saved = errno;
+    void *p = os_mmap(NULL, size);
+    if (p && ((uintptr_t)p & (alignment - 1))) {
+        /* Misaligned: map enough to contain an aligned run, then trim both ends. */
+        munmap(p, size);
+        size_t over = size + alignment - PAGE;
+        p = over < size ? NULL : os_mmap(NULL, over);
+        if (p) {
+            uintptr_t a = ALIGN_UP((uintptr_t)p, alignment);
+            size_t lead = a - (uintptr_t)p, trail = over - lead - size;
+            if (lead)
+                munmap(p, lead);
+            if (trail)
+                munmap((void *)(a + size), trail);
+            p = (void *)a;
+        }
+    }
+    errno = saved;
+    if (p)
+        __atomic_add_fetch(&os_mapped, size, __ATOMIC_RELAXED);
+    return p;
+}
+
+void os_unmap(void *addr, size_t size)
+{
+    int saved = errno;
+    if (munmap(addr, size) != 0)
+        hm_panic("munmap failed");
+    __atomic_sub_fetch(&os_mapped, size, __ATOMIC_RELAXED);
+    errno = saved;
+}
+
+bool os_purge(void *addr, size_t size)
+{
+    int saved = errno;
+    bool ok = !os_injected_failure() && madvise(addr, size, MADV_DONTNEED) == 0;
+    errno = saved;
+    return ok;
+}
+
+size_t os_mapped_bytes(void) { return __atomic_load_n(&os_mapped, __ATOMIC_RELAXED); }

@@ -1,0 +1,41 @@
+/* rtree.h: the chunk map.  For every 4 MiB granule of the address space it says whether hmalloc
+ * owns it, and how: an arena chunk (the entry is the chunk's address, whose header describes its
+ * pages) or a huge block (the entry is its descriptor, tagged with RTREE_HUGE).  It answers "is
+ * this pointer ours?" without touching the pointed-to memory, for every free().
+ *
+ * Two levels: a static root of 2^12 slots, leaves of 2^13 entries (64 KiB, from base memory)
+ * created on first use and never freed.  Readers take no lock (entries are single words written
+ * atomically); writers of a granule own it (they just mapped or are about to unmap it), and
+ * leaf creation is serialised by rtree_lock. */
+#ifndef HM_RTREE_H
+#define HM_RTREE_H
+
+#include "hmalloc_internal.h"
+
+#define RTREE_LG_VA 47
+#define RTREE_LG_LEAF 13
+#define RTREE_LG_ROOT (RTREE_LG_VA - LG_CHUNK - RTREE_LG_LEAF)
+#define RTREE_HUGE ((uintptr_t)1)
+
+extern uintptr_t *rtree_root[(size_t)1 << RTREE_LG_ROOT];
+
+HM_INLINE uintptr_t rtree_get(const void *p)
+{
+    uintptr_t a = (uintptr_t)p;
+    if (unlikely(a >> RTREE_LG_VA))
+        return 0;
+    uintptr_t *leaf = __atomic_load_n(&rtree_root[a >> (LG_CHUNK + RTREE_LG_LEAF)], __ATOMIC_ACQUIRE);
+    if (unlikely(!leaf))
+        return 0;
+    return __atomic_load_n(&leaf[(a >> LG_CHUNK) & (((uintptr_t)1 << RTREE_LG_LEAF) - 1)],
+                           __ATOMIC_ACQUIRE);
+}
+
+/* Set the entries of every granule in [addr, addr+size) to value; false if a leaf could not
+ * be allocated (nothing is changed then). */
+bool rtree_set_range(const void *addr, size_t size, uintptr_t value);
+void rtree_prefork(void);
+void rtree_postfork_parent(void);
+void rtree_postfork_child(void);
+
+#endif

@@ -1,0 +1,205 @@
+/* tcache.c: the slow paths of the thread caches: refill, flush, creation, thread exit
+ * (see tcache.h). */
+#include "tcache.h"
+#include "base.h"
+#include "conf.h"
+
+#include <pthread.h>
+#include <string.h>
+
+#define TBIN_CAP_MIN 20
+#define TBIN_CAP_MAX 200
+
+enum { TS_NONE, TS_CREATING, TS_ACTIVE, TS_EXITED };
+
+__thread tcache_t *tls_tcache;
+static __thread arena_t *tls_arena;
+static __thread unsigned char tls_state;
+uintptr_t tcache_secret;
+
+static pthread_key_t tcache_key;
+static hm_mutex_t tcache_pool_lock = HM_MUTEX_INITIALIZER;
+static tcache_t *tcache_pool; /* recycled caches */
+static uint32_t tbin_caps[NSMALL];
+static size_t tcache_nslots;
+
+static void tcache_thread_exit(void *arg);
+
+/* Capacity: twice a slab's regions, within [20, 200]: enough to absorb a burst without
+ * touching the bin, small enough that an idle thread holds little. */
+bool tcache_boot(void)
+{
+    tcache_nslots = 0;
+    for (unsigned i = 0; i < NSMALL; i++) {
+        uint32_t cap = 2u * sz_small[i].nregs;
+        cap = cap < TBIN_CAP_MIN ? TBIN_CAP_MIN : cap > TBIN_CAP_MAX ? TBIN_CAP_MAX : cap;
+        tbin_caps[i] = cap;
+        tcache_nslots += cap;
+    }
+    return pthread_key_create(&tcache_key, tcache_thread_exit) == 0;
+}
+
+arena_t *tcache_thread_arena(void)
+{
+    arena_t *a = tls_arena;
+    if (unlikely(!a))
+        a = tls_arena = arena_choose_for_thread();
+    return a;
+}
+
+static tcache_t *tcache_create(void)
+{
+    hm_mutex_lock(&tcache_pool_lock);
+    tcache_t *tc = tcache_pool;
+    if (tc)
+        tcache_pool = tc->next_free;
+    hm_mutex_unlock(&tcache_pool_lock);
+    if (!tc) {
+        tc = base_alloc(sizeof(tcache_t) + tcache_nslots * sizeof(void *));
+        if (!tc)
+            return NULL;
+        void **slots = (void **)(tc + 1);
+        for (unsigned i = 0; i < NSMALL; i++) {
+            tc->bins[i].stack = slots;
+            tc->bins[i].cap = tbin_caps[i];
+            slots += tbin_caps[i];
+        }
+    }
+    tc->arena = tcache_thread_arena();
+    return tc;
+}
+
+tcache_t *tcache_get(void)
+{
+    tcache_t *tc = tls_tcache;
+    if (likely(tc) || tls_state != TS_NONE || !opt_tcache)
+        return tc;
+    tls_state = TS_CREATING; /* allocations made by what follows bypass the cache */
+    tc = tcache_create();
+    if (!tc) {
+        tls_state = TS_NONE;
+        return NULL;
+    }
+    /* The destructor flushes the cache when the thread exits. pthread_setspecific may itself
+     * allocate (keys past the first block); that allocation is served without a cache. */
+    if (pthread_setspecific(tcache_key, tc) != 0) {
+        hm_mutex_lock(&tcache_pool_lock);
+        tc->next_free = tcache_pool;
+        tcache_pool = tc;
+        hm_mutex_unlock(&tcache_pool_lock);
+        tls_state = TS_NONE;
+        return NULL;
+    }
+    tls_tcache = tc;
+    tls_state = TS_ACTIVE;
+    return tc;
+}
+
+/* Fill half the stack; the lowest addresses end on top so they are handed out first. */
+void *tcache_alloc_refill(tcache_t *tc, unsigned cls)
+{
+    tbin_t *b = &tc->bins[cls];
+    unsigned want = b->cap / 2;
+    unsigned got = bin_fill(tc->arena, cls, b->stack, want);
+    if (!got)
+        return NULL;
+    for (unsigned i = 0, j = got - 1; i < j; i++, j--) {
+        void *t = b->stack[i];
+        b->stack[i] = b->stack[j];
+        b->stack[j] = t;
+    }
+    b->n = got - 1;
+    return b->stack[got - 1];
+}
+
+/* Return items[0 .. n) (all of class cls) to their bins, one lock per owning arena. */
+static void tcache_return(void **items, unsigned n, unsigned cls, const char *func)
+{
+    while (n) {
+        arena_t *arena = chunk_of(items[0])->arena;
+        bin_t *bin = &arena->bins[cls];
+        unsigned ndefer = 0;
+        hm_mutex_lock(&bin->lock);
+        for (unsigned i = 0; i < n; i++) {
+            void *p = items[i];
+            if (chunk_of(p)->arena == arena)
+                bin_dalloc_locked(arena, cls, p, func);
+            else
+                items[ndefer++] = p;
+        }
+        bin->nflushes++;
+        hm_mutex_unlock(&bin->lock);
+        n = ndefer;
+    }
+}
+
+/* Flush the older half, then push p. */
+void tcache_free_flush(tcache_t *tc, void *p, unsigned cls)
+{
+    tbin_t *b = &tc->bins[cls];
+    unsigned nflush = b->n - b->n / 2;
+    tcache_return(b->stack, nflush, cls, "free");
+    memmove(b->stack, b->stack + nflush, (b->n - nflush) * sizeof(void *));
+    b->n -= nflush;
+    *(uintptr_t *)p = tcache_tag(p);
+    b->stack[b->n++] = p;
+}
+
+/* p carries a cache tag: it is a double free if it sits in this cache or is free in its slab;
+ * otherwise the program merely left the tag's value in its block and the free goes on. */
+void tcache_free_suspect(tcache_t *tc, void *p, unsigned cls, const char *func)
+{
+    tbin_t *b = &tc->bins[cls];
+    for (unsigned i = 0; i < b->n; i++)
+        if (b->stack[i] == p)
+            hm_fatal(func, "double free", p);
+    chunk_t *c = chunk_of(p);
+    size_t pi = chunk_page_index(c, p);
+    run_t *slab = &c->runs[pi - pm_poff(c->pagemap[pi])];
+    bool exact;
+    unsigned idx = slab_region_index((uintptr_t)p - (uintptr_t)slab_addr(slab), cls, &exact);
+    if (slab_region_is_free(slab, idx))
+        hm_fatal(func, "double free", p);
+}
+
+void tcache_free(tcache_t *tc, void *p, unsigned cls, const char *func)
+{
+    tbin_t *b = &tc->bins[cls];
+    if (*(uintptr_t *)p == tcache_tag(p))
+        tcache_free_suspect(tc, p, cls, func);
+    if (b->n == b->cap) {
+        tcache_free_flush(tc, p, cls);
+        return;
+    }
+    *(uintptr_t *)p = tcache_tag(p);
+    b->stack[b->n++] = p;
+}
+
+void tcache_flush_all(tcache_t *tc)
+{
+    for (unsigned i = 0; i < NSMALL; i++) {
+        tbin_t *b = &tc->bins[i];
+        if (b->n)
+            tcache_return(b->stack, b->n, i, "free");
+        b->n = 0;
+    }
+}
+
+static void tcache_thread_exit(void *arg)
+{
+    tcache_t *tc = arg;
+    tls_tcache = NULL;
+    tls_state = TS_EXITED;
+    tcache_flush_all(tc);
+    if (tc->arena)
+        __atomic_sub_fetch(&tc->arena->nthreads, 1, __ATOMIC_RELAXED);
+    tc->arena = NULL;
+    hm_mutex_lock(&tcache_pool_lock);
+    tc->next_free = tcache_pool;
+    tcache_pool = tc;
+    hm_mutex_unlock(&tcache_pool_lock);
+}
+
+void tcache_prefork(void) { hm_mutex_lock(&tcache_pool_lock); }
+void tcache_postfork_parent(void) { hm_mutex_unlock(&tcache_pool_lock); }
+void tcache_postfork_child(void) { hm_mutex_init(&tcache_pool_lock); }
