@@ -26,9 +26,9 @@ typedef struct block {
 } block_t;
 
 /* Look p up; abort with a message naming func if hmalloc did not hand it out or it is not
- * live.  Reads only hmalloc's metadata, never the memory p points to (except through the
+ * live (freed_msg names that case).  Reads only hmalloc's metadata, never the memory p points to (except through the
  * cache tag check of small blocks, whose memory is known to be hmalloc's). */
-static void block_find(void *p, block_t *b, const char *func)
+static void block_find(void *p, block_t *b, const char *func, const char *freed_msg)
 {
     uintptr_t e = rtree_get(p);
     if (unlikely(!e))
@@ -54,7 +54,10 @@ static void block_find(void *p, block_t *b, const char *func)
         if (unlikely(!exact))
             hm_fatal(func, "invalid pointer (not the start of a block)", p);
         if (unlikely(slab_region_is_free(slab, idx)))
-            hm_fatal(func, "pointer to a freed block", p);
+            hm_fatal(func, freed_msg, p);
+        tcache_t *tc = tls_tcache;
+        if (*(uintptr_t *)p == tcache_tag(p) && tc && tcache_contains(tc, p, cls))
+            hm_fatal(func, freed_msg, p);
         *b = (block_t){c, NULL, cls, true, sz_small[cls].size};
         return;
     }
@@ -65,7 +68,7 @@ static void block_find(void *p, block_t *b, const char *func)
         return;
     }
     if (state == PM_FREE)
-        hm_fatal(func, "pointer to a freed block", p);
+        hm_fatal(func, freed_msg, p);
     hm_fatal(func, "invalid pointer (not allocated by hmalloc)", p);
 }
 
@@ -125,8 +128,10 @@ HM_INLINE void *hm_malloc_inline(size_t size)
 
 static HM_NOINLINE void hm_free_slow(void *p, const char *func)
 {
+    if (!p)
+        return;
     block_t b;
-    block_find(p, &b, func);
+    block_find(p, &b, func, "double free");
     if (b.huge) {
         huge_dalloc(b.huge);
     } else if (!b.small) {
@@ -152,8 +157,7 @@ HM_INLINE void hm_free_inline(void *p, const char *func)
         if (likely(pm_state(pm) == PM_SMALL)) {
             unsigned cls = pm_cls(pm);
             bool exact;
-            slab_region_index((uintptr_t)p - (uintptr_t)chunk_page_addr(c, pi - pm_poff(pm)), cls,
-                              &exact);
+            slab_region_index(pm_run_offset(pm, p), cls, &exact);
             if (likely(exact) && likely(tcache_free_try(tc, p, cls)))
                 return;
         }
@@ -165,11 +169,8 @@ HM_INLINE void hm_free_inline(void *p, const char *func)
 
 HM_EXPORT void *HM_NAME(malloc)(size_t size) { return hm_malloc_inline(size); }
 
-HM_EXPORT void HM_NAME(free)(void *p)
-{
-    if (likely(p != NULL))
-        hm_free_inline(p, "free");
-}
+/* free(NULL) needs no test here: NULL is in no chunk, so it takes the slow path. */
+HM_EXPORT void HM_NAME(free)(void *p) { hm_free_inline(p, "free"); }
 
 HM_EXPORT void *HM_NAME(calloc)(size_t nmemb, size_t size)
 {
@@ -190,13 +191,18 @@ HM_EXPORT void *HM_NAME(realloc)(void *p, size_t size)
         return NULL;
     }
     block_t b;
-    block_find(p, &b, "realloc");
+    block_find(p, &b, "realloc", "pointer to a freed block");
     if (unlikely(size > PTRDIFF_MAX)) {
         errno = ENOMEM;
         return NULL;
     }
-    if (sz_s2u(size) == b.usize)
+    size_t usize = sz_s2u(size);
+    if (usize == b.usize)
         return p; /* same class: nothing to move */
+    /* A large block grows into free pages after it, or gives its tail back, without copying. */
+    if (b.chunk && !b.small && usize >= LARGE_MINCLASS && usize <= LARGE_MAXCLASS &&
+        arena_resize_large(b.chunk, p, b.usize, usize, false))
+        return p;
     void *q = hm_alloc(size, 0, false);
     if (!q)
         return NULL;
@@ -268,7 +274,7 @@ HM_EXPORT size_t HM_NAME(malloc_usable_size)(void *p)
     if (!p)
         return 0;
     block_t b;
-    block_find(p, &b, "malloc_usable_size");
+    block_find(p, &b, "malloc_usable_size", "pointer to a freed block");
     return b.usize;
 }
 

@@ -104,6 +104,25 @@ void arena_dalloc_large(chunk_t *c, void *p)
     hm_mutex_unlock(&arena->lock);
 }
 
+bool arena_resize_large(chunk_t *c, void *p, size_t old_usize, size_t new_usize, bool zero)
+{
+    arena_t *arena = c->arena;
+    size_t new_npages = new_usize >> LG_PAGE;
+    unsigned cls = sz_size2index(new_usize);
+    bool ok = true, zeroed = true;
+    hm_mutex_lock(&arena->lock);
+    if (new_usize > old_usize)
+        ok = extent_grow(arena, p, new_npages, cls, &zeroed);
+    else
+        extent_shrink(arena, p, new_npages, cls);
+    if (ok)
+        arena->allocated_large += new_usize - old_usize; /* wraps correctly when shrinking */
+    hm_mutex_unlock(&arena->lock);
+    if (ok && zero && new_usize > old_usize && !zeroed)
+        memset((char *)p + old_usize, 0, new_usize - old_usize);
+    return ok;
+}
+
 /* Dirty pages an arena may keep: an eighth of its active pages, at least opt_dirty_min.  Pages
  * a program just freed are likely to be reused soon; keeping a bounded share avoids page
  * faults on that reuse, purging the oldest first bounds RSS. */

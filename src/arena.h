@@ -37,6 +37,9 @@ void *arena_alloc_large(arena_t *arena, size_t usize, size_t alignment, bool zer
 /* Free p, which lies in chunk c at page pi whose page-map entry is pm (already validated). */
 void arena_dalloc_small(chunk_t *c, void *p, unsigned cls, const char *func);
 void arena_dalloc_large(chunk_t *c, void *p);
+/* Resize the large block p (in chunk c) in place between large classes; false when it cannot
+ * grow there.  With zero, the added bytes read as zero. */
+bool arena_resize_large(chunk_t *c, void *p, size_t old_usize, size_t new_usize, bool zero);
 /* Purge dirty pages above the arena's allowance; with all, purge every dirty page. */
 void arena_purge(arena_t *arena, bool all);
 

@@ -28,7 +28,7 @@ struct arena;
 #define PM_LARGE 2u
 #define PM_HEADER 3u
 #define PM_STATE_MASK (3u << PM_STATE_SHIFT)
-#define PM_POFF_SHIFT 10
+#define PM_POFF_SHIFT LG_PAGE /* (pm & ~PAGE_MASK) is the page's byte offset in its run */
 #define PM_CLS_MASK 0xffu
 
 #define RUN_DIRTY 1u /* free run: some pages may be resident (not purged since last use) */
@@ -65,6 +65,11 @@ HM_INLINE uint32_t pm_make(unsigned state, size_t poff, unsigned cls)
 }
 HM_INLINE unsigned pm_state(uint32_t pm) { return (pm & PM_STATE_MASK) >> PM_STATE_SHIFT; }
 HM_INLINE size_t pm_poff(uint32_t pm) { return pm >> PM_POFF_SHIFT; }
+/* Byte offset of p from the start of its run, given its page's entry. */
+HM_INLINE uintptr_t pm_run_offset(uint32_t pm, const void *p)
+{
+    return ((uintptr_t)p & PAGE_MASK) + (pm & ~(uint32_t)PAGE_MASK);
+}
 HM_INLINE unsigned pm_cls(uint32_t pm) { return pm & PM_CLS_MASK; }
 
 /* Map a new chunk for arena, register it in the chunk map; NULL when out of memory.  Its usable

@@ -132,12 +132,10 @@ void *extent_alloc(struct arena *arena, size_t npages, size_t align_pages, unsig
     return chunk_page_addr(c, pi);
 }
 
-void extent_free(struct arena *arena, void *addr)
+/* Free [pi, pi+n) of c: coalesce with free neighbours and file the result as dirty. */
+static void extent_free_pages(struct arena *arena, chunk_t *c, size_t pi, size_t n)
 {
     pagealloc_t *pa = &arena->pa;
-    chunk_t *c = chunk_of(addr);
-    size_t pi = chunk_page_index(c, addr);
-    size_t n = c->runs[pi].npages;
     pa->nactive -= n;
     for (size_t i = 0; i < n; i++)
         c->pagemap[pi + i] = pm_make(PM_FREE, 0, 0);
@@ -165,6 +163,52 @@ void extent_free(struct arena *arena, void *addr)
             pa->spare = c;
         }
     }
+}
+
+void extent_free(struct arena *arena, void *addr)
+{
+    chunk_t *c = chunk_of(addr);
+    size_t pi = chunk_page_index(c, addr);
+    extent_free_pages(arena, c, pi, c->runs[pi].npages);
+}
+
+bool extent_grow(struct arena *arena, void *addr, size_t new_npages, unsigned cls, bool *zeroed)
+{
+    pagealloc_t *pa = &arena->pa;
+    chunk_t *c = chunk_of(addr);
+    size_t pi = chunk_page_index(c, addr), old = c->runs[pi].npages, end = pi + old;
+    size_t extra = new_npages - old;
+    if (end + extra > CHUNK_NPAGES || pm_state(c->pagemap[end]) != PM_FREE)
+        return false;
+    run_t *next = &c->runs[end];
+    size_t len = next->npages;
+    if (len < extra)
+        return false;
+    uint8_t flags = next->flags;
+    uint64_t since = next->dirty_since;
+    if (len == CHUNK_USABLE_PAGES && pa->spare == c)
+        pa->spare = NULL;
+    freerun_remove(pa, next);
+    if (len > extra)
+        freerun_insert(pa, c, end + extra, len - extra, flags, since);
+    for (size_t i = 0; i < new_npages; i++)
+        c->pagemap[pi + i] = pm_make(PM_LARGE, i, cls);
+    c->runs[pi].npages = (uint32_t)new_npages;
+    c->runs[pi].cls = (uint8_t)cls;
+    pa->nactive += extra;
+    *zeroed = !(flags & RUN_DIRTY);
+    return true;
+}
+
+void extent_shrink(struct arena *arena, void *addr, size_t new_npages, unsigned cls)
+{
+    chunk_t *c = chunk_of(addr);
+    size_t pi = chunk_page_index(c, addr), old = c->runs[pi].npages;
+    for (size_t i = 0; i < new_npages; i++)
+        c->pagemap[pi + i] = pm_make(PM_LARGE, i, cls);
+    c->runs[pi].npages = (uint32_t)new_npages;
+    c->runs[pi].cls = (uint8_t)cls;
+    extent_free_pages(arena, c, pi + new_npages, old - new_npages);
 }
 
 void extent_purge(struct arena *arena, size_t keep_pages)

@@ -32,6 +32,11 @@ void *extent_alloc(struct arena *arena, size_t npages, size_t align_pages, unsig
                    unsigned cls, bool *zeroed);
 /* Return the run starting at addr (a slab or large block) to the free runs. */
 void extent_free(struct arena *arena, void *addr);
+/* Grow the large run at addr in place to new_npages pages of class cls, taking the free pages
+ * right after it; false (nothing changed) when they are not free.  *zeroed as above. */
+bool extent_grow(struct arena *arena, void *addr, size_t new_npages, unsigned cls, bool *zeroed);
+/* Shrink the large run at addr to new_npages pages of class cls; the tail becomes free. */
+void extent_shrink(struct arena *arena, void *addr, size_t new_npages, unsigned cls);
 /* Purge dirty runs, oldest first, until at most keep_pages dirty pages remain. */
 void extent_purge(struct arena *arena, size_t keep_pages);
 /* Check the invariants above (tests and debug builds); returns false on the first violation. */

@@ -14,13 +14,15 @@ HM_INLINE void *slab_addr(run_t *slab)
 }
 
 /* Region index of byte offset off within a slab of class cls, by multiplying with the
- * precomputed reciprocal (no division); *exact says whether off is a region's first byte. */
+ * precomputed reciprocal r = ceil(2^32 / size) (no division).  off * r = idx * 2^32 +
+ * idx * e + rem * r, where e = size * r - 2^32 < size; in a slab idx * e stays below r while
+ * rem * r >= r for a nonzero remainder, so the low 32 bits are below r exactly when off is a
+ * region's first byte.  test/unit/sz_test checks this for every offset of every class. */
 HM_INLINE unsigned slab_region_index(uintptr_t off, unsigned cls, bool *exact)
 {
-    const sz_small_info_t *si = &sz_small[cls];
-    unsigned idx = (unsigned)((off * si->recip) >> 32);
-    *exact = (uintptr_t)idx * si->size == off;
-    return idx;
+    uint64_t r = sz_small[cls].recip, prod = off * r;
+    *exact = (uint32_t)prod < r;
+    return (unsigned)(prod >> 32);
 }
 
 void slab_init(run_t *slab, unsigned cls);

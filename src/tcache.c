@@ -147,12 +147,19 @@ void tcache_free_flush(tcache_t *tc, void *p, unsigned cls)
 
 /* p carries a cache tag: it is a double free if it sits in this cache or is free in its slab;
  * otherwise the program merely left the tag's value in its block and the free goes on. */
-void tcache_free_suspect(tcache_t *tc, void *p, unsigned cls, const char *func)
+bool tcache_contains(tcache_t *tc, const void *p, unsigned cls)
 {
     tbin_t *b = &tc->bins[cls];
     for (unsigned i = 0; i < b->n; i++)
         if (b->stack[i] == p)
-            hm_fatal(func, "double free", p);
+            return true;
+    return false;
+}
+
+void tcache_free_suspect(tcache_t *tc, void *p, unsigned cls, const char *func)
+{
+    if (tcache_contains(tc, p, cls))
+        hm_fatal(func, "double free", p);
     chunk_t *c = chunk_of(p);
     size_t pi = chunk_page_index(c, p);
     run_t *slab = &c->runs[pi - pm_poff(c->pagemap[pi])];

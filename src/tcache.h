@@ -38,6 +38,7 @@ HM_INLINE uintptr_t tcache_tag(const void *p) { return (uintptr_t)p ^ tcache_sec
 
 void *tcache_alloc_refill(tcache_t *tc, unsigned cls);
 void tcache_free_flush(tcache_t *tc, void *p, unsigned cls);
+bool tcache_contains(tcache_t *tc, const void *p, unsigned cls);
 void tcache_free_suspect(tcache_t *tc, void *p, unsigned cls, const char *func);
 
 HM_INLINE void *tcache_alloc(tcache_t *tc, unsigned cls)

@@ -126,6 +126,38 @@ static void test_too_big(void **state)
     run_free(whole);
 }
 
+static void test_grow_shrink_in_place(void **state)
+{
+    (void)state;
+    char *a = run_alloc(4, 1), *b = run_alloc(4, 1), *c = run_alloc(4, 1);
+    bool zeroed;
+    hm_mutex_lock(&arena->lock);
+    /* b's neighbour c is allocated: no room. */
+    assert_false(extent_grow(arena, b, 6, NSMALL + 1, &zeroed));
+    hm_mutex_unlock(&arena->lock);
+    run_free(c);
+    hm_mutex_lock(&arena->lock);
+    assert_true(extent_grow(arena, b, 10, NSMALL + 1, &zeroed));
+    assert_true(extent_validate(arena));
+    assert_int_equal(chunk_of(b)->runs[chunk_page_index(chunk_of(b), b)].npages, 10);
+    /* Every page of the grown block is marked as part of it. */
+    for (size_t i = 0; i < 10; i++) {
+        uint32_t pm = chunk_of(b)->pagemap[chunk_page_index(chunk_of(b), b) + i];
+        assert_int_equal(pm_state(pm), PM_LARGE);
+        assert_int_equal(pm_poff(pm), i);
+    }
+    extent_shrink(arena, b, 2, NSMALL);
+    assert_true(extent_validate(arena));
+    hm_mutex_unlock(&arena->lock);
+    /* The tail went back: a 3-page run now fits right after b. */
+    char *d = run_alloc(3, 1);
+    assert_ptr_equal(d, b + 2 * PAGE);
+    run_free(d);
+    run_free(b);
+    run_free(a);
+    assert_int_equal(arena->pa.nactive, 0);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -139,7 +171,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_coalesce_neighbours), cmocka_unit_test(test_random_order),
         cmocka_unit_test(test_alignment), cmocka_unit_test(test_purge_zeroes),
-        cmocka_unit_test(test_too_big),
+        cmocka_unit_test(test_too_big), cmocka_unit_test(test_grow_shrink_in_place),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
