@@ -1,8 +1,8 @@
 /* api.c: the public functions.  malloc and free are a few inline lines (size to class, pop or
  * push the thread cache) in front of one slow path each; everything else (argument checks,
- * errno, large and huge blocks, alignment) lives in the slow paths.
+ * errno, large and huge blocks, alignment, flags of the extended API) lives in the slow paths.
  *
- * errno: every failing call sets it; free never changes it (the OS layer saves it). */
+ * errno: every failing standard call sets it; free never changes it (the OS layer saves it). */
 #include "arena.h"
 #include "conf.h"
 #include "huge.h"
@@ -13,6 +13,9 @@
 
 #include <errno.h>
 #include <string.h>
+
+#define JUNK_ALLOC_BYTE 0xa5
+#define JUNK_FREE_BYTE 0x5a
 
 /* ---- finding a block ---------------------------------------------------------------------- */
 
@@ -26,9 +29,9 @@ typedef struct block {
 } block_t;
 
 /* Look p up; abort with a message naming func if hmalloc did not hand it out or it is not
- * live (freed_msg names that case).  Reads only hmalloc's metadata, never the memory p points to (except through the
- * cache tag check of small blocks, whose memory is known to be hmalloc's). */
-static void block_find(void *p, block_t *b, const char *func, const char *freed_msg)
+ * live (freed_msg names that case).  Reads only hmalloc's metadata, never the memory p points
+ * to (except the cache tag of small blocks, whose memory is known to be hmalloc's). */
+static void block_find(const void *p, block_t *b, const char *func, const char *freed_msg)
 {
     uintptr_t e = rtree_get(p);
     if (unlikely(!e))
@@ -50,13 +53,13 @@ static void block_find(void *p, block_t *b, const char *func, const char *freed_
     if (state == PM_SMALL) {
         run_t *slab = &c->runs[pi - pm_poff(pm)];
         bool exact;
-        unsigned idx = slab_region_index((uintptr_t)p - (uintptr_t)slab_addr(slab), cls, &exact);
+        unsigned idx = slab_region_index(pm_run_offset(pm, p), cls, &exact);
         if (unlikely(!exact))
             hm_fatal(func, "invalid pointer (not the start of a block)", p);
         if (unlikely(slab_region_is_free(slab, idx)))
             hm_fatal(func, freed_msg, p);
-        tcache_t *tc = tls_tcache;
-        if (*(uintptr_t *)p == tcache_tag(p) && tc && tcache_contains(tc, p, cls))
+        tcache_t *tc = hm_tsd.tcache;
+        if (*(const uintptr_t *)p == tcache_tag(p) && tc && tcache_contains(tc, p, cls))
             hm_fatal(func, freed_msg, p);
         *b = (block_t){c, NULL, cls, true, sz_small[cls].size};
         return;
@@ -72,41 +75,97 @@ static void block_find(void *p, block_t *b, const char *func, const char *freed_
     hm_fatal(func, "invalid pointer (not allocated by hmalloc)", p);
 }
 
+/* ---- flags of the extended API ------------------------------------------------------------ */
+
+HM_INLINE size_t flags_alignment(int flags)
+{
+    unsigned la = (unsigned)flags & 0x3f;
+    return la ? (size_t)1 << la : 0;
+}
+#define FLAGS_TCACHE(flags) (((unsigned)(flags) >> 8) & 0xfff) /* 0 thread's, 1 none, k+2 id k */
+#define FLAGS_ARENA(flags) ((unsigned)(flags) >> 20)           /* 0 thread's, a+1 arena a */
+
+/* The cache and arena a call with these flags uses; false for an unknown cache or arena. */
+static bool flags_context(int flags, tcache_t **tcp, arena_t **arenap)
+{
+    unsigned t = FLAGS_TCACHE(flags), a = FLAGS_ARENA(flags);
+    tcache_t *tc = t == 0 ? tcache_get() : t == 1 ? NULL : tcache_explicit_get(t - 2);
+    if (t >= 2 && !tc)
+        return false;
+    arena_t *arena;
+    if (a == 0) {
+        arena = tc ? tc->arena : tcache_thread_arena();
+    } else {
+        if (a - 1 >= narenas_auto && a - 1 >= __atomic_load_n(&narenas_total, __ATOMIC_ACQUIRE))
+            return false;
+        arena = arena_get(a - 1);
+        if (!arena)
+            return false;
+        if (t == 0 && tc && tc->arena != arena)
+            tc = NULL; /* the thread's cache holds another arena's regions */
+    }
+    *tcp = tc;
+    *arenap = arena;
+    return true;
+}
+
+/* Usable size for size bytes at alignment (0: none); 0 when no class can hold it. */
+HM_INLINE size_t usize_for(size_t size, size_t alignment)
+{
+    if (unlikely(size > PTRDIFF_MAX))
+        return 0;
+    size_t u = alignment ? sz_sa2u(size, alignment) : sz_s2u(size);
+    return u > PTRDIFF_MAX ? 0 : u;
+}
+
+/* Whether a block of usize bytes at this alignment is a page run inside a chunk. */
+HM_INLINE bool usize_is_large(size_t usize, size_t alignment)
+{
+    return usize > SMALL_MAXCLASS && usize <= LARGE_MAXCLASS &&
+           (usize >> LG_PAGE) + (alignment > PAGE ? alignment >> LG_PAGE : 1) - 1 <=
+               CHUNK_USABLE_PAGES;
+}
+
 /* ---- allocation --------------------------------------------------------------------------- */
 
-/* Any allocation: size bytes aligned to alignment (0 or a power of two). */
+static void *alloc_usize(size_t usize, size_t alignment, bool zero, tcache_t *tc, arena_t *arena)
+{
+    void *p;
+    zero |= opt_zero;
+    if (usize <= SMALL_MAXCLASS) {
+        unsigned cls = sz_size2index(usize);
+        if (tc && usize <= opt_tcache_max) {
+            p = tcache_alloc(tc, cls);
+            if (p && zero)
+                memset(p, 0, usize);
+        } else {
+            p = arena_alloc_small(arena, cls, zero);
+        }
+    } else if (usize_is_large(usize, alignment)) {
+        p = arena_alloc_large(arena, usize, alignment, zero);
+    } else {
+        p = huge_alloc(usize, alignment); /* fresh mappings are zero */
+    }
+    if (likely(p != NULL)) {
+        hm_tsd.allocated += usize;
+        if (unlikely(opt_junk & JUNK_ALLOC) && !zero)
+            memset(p, JUNK_ALLOC_BYTE, usize);
+    }
+    return p;
+}
+
+/* Any standard allocation: size bytes aligned to alignment (0 or a power of two). */
 static HM_NOINLINE void *hm_alloc(size_t size, size_t alignment, bool zero)
 {
     if (unlikely(!hm_init())) {
         errno = ENOMEM;
         return NULL;
     }
-    size_t usize;
-    if (unlikely(size > PTRDIFF_MAX))
-        usize = 0;
-    else
-        usize = alignment ? sz_sa2u(size, alignment) : sz_s2u(size);
-    if (unlikely(usize == 0 || usize > PTRDIFF_MAX)) {
-        errno = ENOMEM;
-        return NULL;
-    }
-    void *p;
-    if (usize <= SMALL_MAXCLASS) {
-        unsigned cls = sz_size2index(usize);
+    size_t usize = usize_for(size, alignment);
+    void *p = NULL;
+    if (likely(usize != 0)) {
         tcache_t *tc = tcache_get();
-        if (tc) {
-            p = tcache_alloc(tc, cls);
-            if (p && zero)
-                memset(p, 0, usize);
-        } else {
-            p = arena_alloc_small(tcache_thread_arena(), cls, zero);
-        }
-    } else if (usize <= LARGE_MAXCLASS &&
-               (usize >> LG_PAGE) + (alignment > PAGE ? alignment >> LG_PAGE : 1) - 1 <=
-                   CHUNK_USABLE_PAGES) {
-        p = arena_alloc_large(tcache_thread_arena(), usize, alignment, zero);
-    } else {
-        p = huge_alloc(usize, alignment); /* fresh mappings are zero */
+        p = alloc_usize(usize, alignment, zero, tc, tc ? tc->arena : tcache_thread_arena());
     }
     if (unlikely(!p))
         errno = ENOMEM;
@@ -115,16 +174,34 @@ static HM_NOINLINE void *hm_alloc(size_t size, size_t alignment, bool zero)
 
 HM_INLINE void *hm_malloc_inline(size_t size)
 {
-    tcache_t *tc = tls_tcache;
+    tcache_t *tc = hm_tsd.tcache;
     if (likely(tc != NULL && size <= LOOKUP_MAXCLASS)) {
-        tbin_t *b = &tc->bins[sz_lut[(size + 7) >> 3]];
-        if (likely(b->n))
+        unsigned cls = sz_lut[(size + 7) >> 3];
+        tbin_t *b = &tc->bins[cls];
+        if (likely(b->n)) {
+            hm_tsd.allocated += sz_index2size_tab[cls];
             return b->stack[--b->n];
+        }
     }
     return hm_alloc(size, 0, false);
 }
 
 /* ---- deallocation ------------------------------------------------------------------------- */
+
+static void dalloc_block(void *p, const block_t *b, tcache_t *tc, const char *func)
+{
+    hm_tsd.deallocated += b->usize;
+    if (unlikely(opt_junk & JUNK_FREE) && !b->huge)
+        memset(p, JUNK_FREE_BYTE, b->usize);
+    if (b->huge)
+        huge_dalloc(b->huge);
+    else if (!b->small)
+        arena_dalloc_large(b->chunk, p);
+    else if (tc && b->usize <= opt_tcache_max)
+        tcache_free(tc, p, b->cls, func);
+    else
+        arena_dalloc_small(b->chunk, p, b->cls, func);
+}
 
 static HM_NOINLINE void hm_free_slow(void *p, const char *func)
 {
@@ -132,37 +209,133 @@ static HM_NOINLINE void hm_free_slow(void *p, const char *func)
         return;
     block_t b;
     block_find(p, &b, func, "double free");
-    if (b.huge) {
-        huge_dalloc(b.huge);
-    } else if (!b.small) {
-        arena_dalloc_large(b.chunk, p);
-    } else {
-        tcache_t *tc = tcache_get();
-        if (tc)
-            tcache_free(tc, p, b.cls, func);
-        else
-            arena_dalloc_small(b.chunk, p, b.cls, func);
-    }
+    dalloc_block(p, &b, tcache_get(), func);
 }
 
 /* The fast path: a small region at a region boundary, freed into this thread's cache. */
 HM_INLINE void hm_free_inline(void *p, const char *func)
 {
     uintptr_t e = rtree_get(p);
-    tcache_t *tc = tls_tcache;
+    tcache_t *tc = hm_tsd.tcache;
     if (likely((e & RTREE_HUGE) == 0 && e != 0 && tc != NULL)) {
         chunk_t *c = (chunk_t *)e;
-        size_t pi = chunk_page_index(c, p);
-        uint32_t pm = c->pagemap[pi];
+        uint32_t pm = c->pagemap[chunk_page_index(c, p)];
         if (likely(pm_state(pm) == PM_SMALL)) {
             unsigned cls = pm_cls(pm);
             bool exact;
             slab_region_index(pm_run_offset(pm, p), cls, &exact);
-            if (likely(exact) && likely(tcache_free_try(tc, p, cls)))
+            if (likely(exact) && likely(tcache_free_try(tc, p, cls))) {
+                hm_tsd.deallocated += sz_small[cls].size;
                 return;
+            }
         }
     }
     hm_free_slow(p, func);
+}
+
+/* With check_sized, a size given to a sized free must be one the block could have been
+ * allocated with: its class (under the alignment given, or any alignment p has) is the
+ * block's. */
+static void check_sized(const void *p, const block_t *b, size_t size, size_t alignment,
+                        const char *func)
+{
+    if (usize_for(size, alignment) == b->usize || usize_for(size, 0) == b->usize)
+        return;
+    for (size_t a = QUANTUM; a && !((uintptr_t)p & (a - 1)); a <<= 1)
+        if (usize_for(size, a) == b->usize)
+            return;
+    hm_fatal(func, "size does not match the block", p);
+}
+
+static HM_NOINLINE void hm_sized_free_slow(void *p, size_t size, int flags, const char *func)
+{
+    if (!p)
+        return;
+    block_t b;
+    block_find(p, &b, func, "double free");
+    if (opt_check_sized)
+        check_sized(p, &b, size, flags_alignment(flags), func);
+    tcache_t *tc;
+    arena_t *arena;
+    if (!flags_context(flags & ~(int)0xfff00000, &tc, &arena))
+        hm_fatal(func, "unknown thread cache in flags", p);
+    dalloc_block(p, &b, tc, func);
+}
+
+/* Sized free: the size gives the class, so the page map is not read.  Ownership is still
+ * checked (the chunk map); where the region starts is checked when the cache flushes. */
+HM_INLINE void hm_sized_free_inline(void *p, size_t size, int flags, const char *func)
+{
+    if (likely(flags == 0 && size <= LOOKUP_MAXCLASS && !opt_check_sized)) {
+        uintptr_t e = rtree_get(p);
+        tcache_t *tc = hm_tsd.tcache;
+        if (likely((e & RTREE_HUGE) == 0 && e != 0 && tc != NULL)) {
+            unsigned cls = sz_lut[(size + 7) >> 3];
+            if (likely(tcache_free_try(tc, p, cls))) {
+                hm_tsd.deallocated += sz_small[cls].size;
+                return;
+            }
+        }
+    }
+    hm_sized_free_slow(p, size, flags, func);
+}
+
+/* ---- resizing ----------------------------------------------------------------------------- */
+
+/* Resize p to new_usize without moving it, if its kind of block allows; zero fills what a
+ * growth adds. */
+static bool resize_in_place(void *p, block_t *b, size_t new_usize, bool zero)
+{
+    if (new_usize == b->usize)
+        return true;
+    if (b->chunk && !b->small && new_usize >= LARGE_MINCLASS && new_usize <= LARGE_MAXCLASS) {
+        if (!arena_resize_large(b->chunk, p, b->usize, new_usize, zero))
+            return false;
+    } else if (b->huge && new_usize > LARGE_MAXCLASS) {
+        if (!huge_resize_in_place(b->huge, new_usize))
+            return false; /* growth maps fresh zero pages */
+    } else {
+        return false;
+    }
+    hm_tsd.allocated += new_usize > b->usize ? new_usize - b->usize : 0;
+    hm_tsd.deallocated += new_usize < b->usize ? b->usize - new_usize : 0;
+    b->usize = new_usize;
+    return true;
+}
+
+/* The realloc family's common path: resize in place, move huge pages, or allocate-copy-free. */
+static void *hm_realloc_impl(void *p, size_t size, int flags, const char *func)
+{
+    block_t b;
+    block_find(p, &b, func, "pointer to a freed block");
+    size_t alignment = flags_alignment(flags);
+    bool zero = (flags & MALLOCX_ZERO_FLAG) != 0;
+    size_t usize = usize_for(size, alignment);
+    if (unlikely(usize == 0))
+        return NULL;
+    bool aligned = !alignment || !((uintptr_t)p & (alignment - 1));
+    if (aligned && resize_in_place(p, &b, usize, zero))
+        return p;
+    tcache_t *tc;
+    arena_t *arena;
+    if (!flags_context(flags, &tc, &arena))
+        return NULL;
+    if (b.huge && usize > LARGE_MAXCLASS && aligned && alignment <= CHUNK &&
+        FLAGS_ARENA(flags) == 0) {
+        size_t old = b.usize;
+        void *q = huge_remap(b.huge, usize);
+        if (q) {
+            hm_tsd.allocated += usize > old ? usize - old : 0;
+            hm_tsd.deallocated += usize < old ? old - usize : 0;
+            return q;
+        }
+    }
+    void *q = alloc_usize(usize, alignment, zero, tc, arena);
+    if (!q)
+        return NULL;
+    memcpy(q, p, size < b.usize ? size : b.usize);
+    dalloc_block(p, &b, tcache_get(), func);
+    return q;
 }
 
 /* ---- the standard family ------------------------------------------------------------------ */
@@ -190,24 +363,9 @@ HM_EXPORT void *HM_NAME(realloc)(void *p, size_t size)
         hm_free_inline(p, "realloc");
         return NULL;
     }
-    block_t b;
-    block_find(p, &b, "realloc", "pointer to a freed block");
-    if (unlikely(size > PTRDIFF_MAX)) {
-        errno = ENOMEM;
-        return NULL;
-    }
-    size_t usize = sz_s2u(size);
-    if (usize == b.usize)
-        return p; /* same class: nothing to move */
-    /* A large block grows into free pages after it, or gives its tail back, without copying. */
-    if (b.chunk && !b.small && usize >= LARGE_MINCLASS && usize <= LARGE_MAXCLASS &&
-        arena_resize_large(b.chunk, p, b.usize, usize, false))
-        return p;
-    void *q = hm_alloc(size, 0, false);
+    void *q = hm_realloc_impl(p, size, 0, "realloc");
     if (!q)
-        return NULL;
-    memcpy(q, p, size < b.usize ? size : b.usize);
-    hm_free_inline(p, "realloc");
+        errno = ENOMEM;
     return q;
 }
 
@@ -280,17 +438,102 @@ HM_EXPORT size_t HM_NAME(malloc_usable_size)(void *p)
 
 HM_EXPORT void HM_NAME(free_sized)(void *p, size_t size)
 {
-    (void)size;
-    if (likely(p != NULL))
-        hm_free_inline(p, "free_sized");
+    hm_sized_free_inline(p, size, 0, "free_sized");
 }
 
 HM_EXPORT void HM_NAME(free_aligned_sized)(void *p, size_t alignment, size_t size)
 {
-    (void)alignment;
-    (void)size;
-    if (likely(p != NULL))
-        hm_free_inline(p, "free_aligned_sized");
+    int flags = alignment > 1 ? __builtin_ctzll(alignment) : 0;
+    hm_sized_free_inline(p, size, flags, "free_aligned_sized");
+}
+
+/* ---- the extended API (jemalloc's) -------------------------------------------------------- */
+
+HM_EXPORT void *HM_NAME(mallocx)(size_t size, int flags)
+{
+    if (likely(flags == 0))
+        return hm_malloc_inline(size);
+    if (unlikely(!hm_init()))
+        return NULL;
+    size_t alignment = flags_alignment(flags);
+    size_t usize = usize_for(size, alignment);
+    tcache_t *tc;
+    arena_t *arena;
+    if (unlikely(usize == 0) || !flags_context(flags, &tc, &arena))
+        return NULL;
+    return alloc_usize(usize, alignment, (flags & MALLOCX_ZERO_FLAG) != 0, tc, arena);
+}
+
+HM_EXPORT void *HM_NAME(rallocx)(void *p, size_t size, int flags)
+{
+    return hm_realloc_impl(p, size ? size : 1, flags, "rallocx");
+}
+
+HM_EXPORT size_t HM_NAME(xallocx)(void *p, size_t size, size_t extra, int flags)
+{
+    block_t b;
+    block_find(p, &b, "xallocx", "pointer to a freed block");
+    size_t alignment = flags_alignment(flags);
+    bool zero = (flags & MALLOCX_ZERO_FLAG) != 0;
+    if (size > PTRDIFF_MAX)
+        return b.usize;
+    size_t max = size + extra < size || size + extra > PTRDIFF_MAX ? PTRDIFF_MAX : size + extra;
+    size_t umin = usize_for(size ? size : 1, alignment), umax = usize_for(max, alignment);
+    if (umin == 0)
+        return b.usize;
+    if (umax == 0)
+        umax = umin;
+    if (b.usize >= umin && b.usize <= umax)
+        return b.usize; /* already fits */
+    /* Growing: try the most, then the least; shrinking: to the most asked for. */
+    if (b.usize < umin) {
+        if (umax != umin && resize_in_place(p, &b, umax, zero))
+            return b.usize;
+        resize_in_place(p, &b, umin, zero);
+        return b.usize;
+    }
+    size_t target = umax;
+    if (b.chunk && !b.small && target < LARGE_MINCLASS)
+        target = LARGE_MINCLASS; /* a large block stays large */
+    if (b.huge && target <= LARGE_MAXCLASS)
+        target = sz_index2size(sz_huge_index);
+    resize_in_place(p, &b, target, false);
+    return b.usize;
+}
+
+HM_EXPORT size_t HM_NAME(sallocx)(const void *p, int flags)
+{
+    (void)flags;
+    block_t b;
+    block_find(p, &b, "sallocx", "pointer to a freed block");
+    return b.usize;
+}
+
+HM_EXPORT void HM_NAME(dallocx)(void *p, int flags)
+{
+    if (likely(flags == 0)) {
+        hm_free_inline(p, "dallocx");
+        return;
+    }
+    block_t b;
+    block_find(p, &b, "dallocx", "double free");
+    tcache_t *tc;
+    arena_t *arena;
+    if (!flags_context(flags & ~(int)0xfff00000, &tc, &arena))
+        hm_fatal("dallocx", "unknown thread cache in flags", p);
+    dalloc_block(p, &b, tc, "dallocx");
+}
+
+HM_EXPORT void HM_NAME(sdallocx)(void *p, size_t size, int flags)
+{
+    hm_sized_free_inline(p, size, flags, "sdallocx");
+}
+
+HM_EXPORT size_t HM_NAME(nallocx)(size_t size, int flags)
+{
+    if (unlikely(!hm_init()))
+        return 0;
+    return usize_for(size ? size : 1, flags_alignment(flags));
 }
 
 HM_EXPORT void HM_NAME(malloc_stats_print)(void (*write_cb)(void *, const char *), void *cbopaque,

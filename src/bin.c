@@ -74,9 +74,16 @@ void bin_dalloc_locked(arena_t *arena, unsigned cls, void *p, const char *func)
     bin_t *bin = &arena->bins[cls];
     chunk_t *c = chunk_of(p);
     size_t pi = chunk_page_index(c, p);
-    run_t *slab = &c->runs[pi - pm_poff(c->pagemap[pi])];
+    uint32_t pm = c->pagemap[pi];
+    /* Sized frees put a region in the cache of the class the program named: check it here. */
+    if (unlikely(pm != pm_make(PM_SMALL, pm_poff(pm), cls))) {
+        hm_mutex_unlock(&bin->lock);
+        hm_fatal(func, pm_state(pm) == PM_FREE ? "double free" : "size does not match the block",
+                 p);
+    }
+    run_t *slab = &c->runs[pi - pm_poff(pm)];
     bool exact;
-    unsigned idx = slab_region_index((uintptr_t)p - (uintptr_t)slab_addr(slab), cls, &exact);
+    unsigned idx = slab_region_index(pm_run_offset(pm, p), cls, &exact);
     if (unlikely(!exact)) {
         hm_mutex_unlock(&bin->lock);
         hm_fatal(func, "invalid pointer (not the start of a block)", p);

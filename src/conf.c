@@ -10,11 +10,24 @@ bool opt_tcache = true;
 bool opt_stats_print = false;
 bool opt_abort_conf = false;
 size_t opt_dirty_min_pages = 1024;
+size_t opt_tcache_max = 14336; /* SMALL_MAXCLASS */
+int64_t opt_dirty_decay_ms = 10000;
+unsigned opt_junk = 0;
+bool opt_zero = false;
+bool opt_background_thread = false;
+bool opt_check_sized = HM_CONFIG_DEBUG;
+const char *opt_percpu_arena = "disabled";
+
+const char *conf_junk_name(void)
+{
+    static const char *names[] = {"false", "alloc", "free", "true"};
+    return names[opt_junk & 3];
+}
 
 /* The application may define this string (as with jemalloc); weak so it may be absent. */
 extern const char *HM_NAME(malloc_conf) __attribute__((weak));
 
-typedef enum { OPT_BOOL, OPT_UINT } opt_kind_t;
+typedef enum { OPT_BOOL, OPT_UINT, OPT_SIZE, OPT_MS, OPT_JUNK, OPT_PERCPU } opt_kind_t;
 typedef struct {
     const char *name;
     opt_kind_t kind;
@@ -25,9 +38,21 @@ typedef struct {
 static const opt_desc_t opt_table[] = {
     {"narenas", OPT_UINT, &opt_narenas, 4096},
     {"tcache", OPT_BOOL, &opt_tcache, 1},
+    {"tcache_max", OPT_SIZE, &opt_tcache_max, (uint64_t)1 << 40},
+    {"dirty_decay_ms", OPT_MS, &opt_dirty_decay_ms, (uint64_t)1 << 40},
+    {"junk", OPT_JUNK, &opt_junk, 0},
+    {"zero", OPT_BOOL, &opt_zero, 1},
     {"stats_print", OPT_BOOL, &opt_stats_print, 1},
     {"abort_conf", OPT_BOOL, &opt_abort_conf, 1},
+    {"background_thread", OPT_BOOL, &opt_background_thread, 1},
+    {"check_sized", OPT_BOOL, &opt_check_sized, 1},
+    {"percpu_arena", OPT_PERCPU, &opt_percpu_arena, 0},
 };
+
+static bool conf_word(const char *v, size_t vlen, const char *word)
+{
+    return strlen(word) == vlen && !memcmp(v, word, vlen);
+}
 
 static void conf_error(const char *what, const char *opt, size_t len, const char *source)
 {
@@ -50,14 +75,35 @@ static void conf_error(const char *what, const char *opt, size_t len, const char
 
 static bool conf_value(const opt_desc_t *o, const char *v, size_t vlen)
 {
-    if (o->kind == OPT_BOOL) {
-        if (vlen == 4 && !memcmp(v, "true", 4))
+    switch (o->kind) {
+    case OPT_BOOL:
+        if (conf_word(v, vlen, "true"))
             *(bool *)o->var = true;
-        else if (vlen == 5 && !memcmp(v, "false", 5))
+        else if (conf_word(v, vlen, "false"))
             *(bool *)o->var = false;
         else
             return false;
         return true;
+    case OPT_JUNK: {
+        static const char *names[] = {"false", "alloc", "free", "true"};
+        for (unsigned i = 0; i < 4; i++)
+            if (conf_word(v, vlen, names[i])) {
+                *(unsigned *)o->var = i;
+                return true;
+            }
+        return false;
+    }
+    case OPT_PERCPU:
+        /* Threads are bound round-robin; per-CPU arenas are not implemented. */
+        return conf_word(v, vlen, "disabled");
+    case OPT_MS:
+        if (conf_word(v, vlen, "-1")) {
+            *(int64_t *)o->var = -1;
+            return true;
+        }
+        break;
+    default:
+        break;
     }
     uint64_t x = 0;
     if (vlen == 0 || vlen > 19)
@@ -69,7 +115,12 @@ static bool conf_value(const opt_desc_t *o, const char *v, size_t vlen)
     }
     if (x > o->max)
         return false;
-    *(unsigned *)o->var = (unsigned)x;
+    if (o->kind == OPT_UINT)
+        *(unsigned *)o->var = (unsigned)x;
+    else if (o->kind == OPT_SIZE)
+        *(size_t *)o->var = (size_t)x;
+    else
+        *(int64_t *)o->var = (int64_t)x;
     return true;
 }
 

@@ -12,6 +12,18 @@ extern bool opt_tcache;             /* per-thread caches */
 extern bool opt_stats_print;        /* print statistics at exit */
 extern bool opt_abort_conf;         /* abort on a bad option */
 extern size_t opt_dirty_min_pages;  /* dirty pages an arena may always keep */
+extern size_t opt_tcache_max;       /* largest size class kept in thread caches */
+extern int64_t opt_dirty_decay_ms;  /* -1: never purge by age */
+#define JUNK_ALLOC 1u
+#define JUNK_FREE 2u
+extern unsigned opt_junk;           /* JUNK_ALLOC | JUNK_FREE bits */
+extern bool opt_zero;               /* zero every new block */
+extern bool opt_background_thread;  /* purge from a background thread */
+extern bool opt_check_sized;        /* verify sizes given to sized frees */
+extern const char *opt_percpu_arena;
+
+/* The value of opt.junk as jemalloc spells it. */
+const char *conf_junk_name(void);
 
 /* Parse one configuration string; source names it in messages. */
 void conf_parse(const char *s, const char *source);

@@ -39,6 +39,7 @@ static const bool config_dropin = false;
 #define CHUNK_MASK (CHUNK - 1)
 #define CHUNK_NPAGES (CHUNK >> LG_PAGE)
 #define QUANTUM 16
+#define MALLOCX_ZERO_FLAG 0x40 /* jemalloc's MALLOCX_ZERO */
 
 #define ALIGN_UP(x, a) (((x) + ((a)-1)) & ~((uintptr_t)(a)-1))
 #define ALIGN_DOWN(x, a) ((x) & ~((uintptr_t)(a)-1))

@@ -63,6 +63,55 @@ void huge_dalloc(huge_t *h)
     huge_desc_put(h);
 }
 
+bool huge_resize_in_place(huge_t *h, size_t new_usize)
+{
+    size_t new_maplen = ALIGN_UP(new_usize, PAGE);
+    char *p = h->ptr;
+    if (new_maplen > h->maplen) {
+        if (!os_remap_in_place(p, h->maplen, new_maplen))
+            return false;
+        if (!rtree_set_range(p, new_maplen, (uintptr_t)h | RTREE_HUGE)) {
+            os_remap_in_place(p, new_maplen, h->maplen);
+            return false;
+        }
+    } else if (new_maplen < h->maplen) {
+        /* Granules wholly past the new end are no longer this block's. */
+        uintptr_t keep_end = ALIGN_UP((uintptr_t)p + new_maplen, CHUNK);
+        uintptr_t old_end = (uintptr_t)p + h->maplen;
+        os_remap_in_place(p, h->maplen, new_maplen);
+        if (keep_end < old_end)
+            rtree_set_range((void *)keep_end, old_end - keep_end, 0);
+    }
+    h->maplen = new_maplen;
+    __atomic_add_fetch(&huge_allocated, new_usize - h->usize, __ATOMIC_RELAXED);
+    h->usize = new_usize;
+    return true;
+}
+
+void *huge_remap(huge_t *h, size_t new_usize)
+{
+    size_t new_maplen = ALIGN_UP(new_usize, PAGE);
+    void *q = os_map(new_maplen, CHUNK);
+    if (!q)
+        return NULL;
+    if (!rtree_set_range(q, new_maplen, (uintptr_t)h | RTREE_HUGE)) {
+        os_unmap(q, new_maplen);
+        return NULL;
+    }
+    if (!os_remap_to(h->ptr, h->maplen, q, new_maplen)) {
+        rtree_set_range(q, new_maplen, 0);
+        os_unmap(q, new_maplen);
+        return NULL;
+    }
+    /* Both ranges start on a granule, so they share none: clearing the old one is safe. */
+    rtree_set_range(h->ptr, h->maplen, 0);
+    h->ptr = q;
+    h->maplen = new_maplen;
+    __atomic_add_fetch(&huge_allocated, new_usize - h->usize, __ATOMIC_RELAXED);
+    h->usize = new_usize;
+    return q;
+}
+
 size_t huge_allocated_bytes(void) { return __atomic_load_n(&huge_allocated, __ATOMIC_RELAXED); }
 void huge_counts(uint64_t *nmalloc, uint64_t *ndalloc)
 {

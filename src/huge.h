@@ -16,6 +16,12 @@ typedef struct huge {
 
 void *huge_alloc(size_t usize, size_t alignment);   /* zeroed memory, or NULL */
 void huge_dalloc(huge_t *h);
+/* Resize h in place to new_usize (a class above LARGE_MAXCLASS); false when the address
+ * space after it is taken (nothing changes then). */
+bool huge_resize_in_place(huge_t *h, size_t new_usize);
+/* Move h to a new chunk-aligned mapping of new_usize bytes by remapping its pages (no copy);
+ * returns the new address, or NULL (h unchanged). */
+void *huge_remap(huge_t *h, size_t new_usize);
 size_t huge_allocated_bytes(void);
 void huge_counts(uint64_t *nmalloc, uint64_t *ndalloc);
 void huge_prefork(void);

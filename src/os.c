@@ -2,6 +2,7 @@
 #include "os.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <sys/mman.h>
 
 static size_t os_mapped;       /* atomic: bytes mapped */
@@ -60,6 +61,32 @@ void os_unmap(void *addr, size_t size)
         hm_panic("munmap failed");
     __atomic_sub_fetch(&os_mapped, size, __ATOMIC_RELAXED);
     errno = saved;
+}
+
+bool os_remap_in_place(void *addr, size_t old_size, size_t new_size)
+{
+    int saved = errno;
+    bool ok;
+    if (new_size < old_size) {
+        ok = munmap((char *)addr + new_size, old_size - new_size) == 0;
+    } else {
+        ok = !os_injected_failure() && mremap(addr, old_size, new_size, 0) == addr;
+    }
+    errno = saved;
+    if (ok)
+        __atomic_add_fetch(&os_mapped, new_size - old_size, __ATOMIC_RELAXED);
+    return ok;
+}
+
+bool os_remap_to(void *from, size_t old_size, void *dest, size_t new_size)
+{
+    int saved = errno;
+    bool ok = !os_injected_failure() &&
+              mremap(from, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, dest) == dest;
+    errno = saved;
+    if (ok) /* dest's own pages were replaced; from's are gone */
+        __atomic_sub_fetch(&os_mapped, old_size, __ATOMIC_RELAXED);
+    return ok;
 }
 
 bool os_purge(void *addr, size_t size)

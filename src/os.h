@@ -11,6 +11,11 @@ void *os_map(size_t size, size_t alignment);
 void os_unmap(void *addr, size_t size);
 /* Give pages back to the kernel; the range reads as zero afterwards. Returns false on failure. */
 bool os_purge(void *addr, size_t size);
+/* Resize the mapping at addr in place (no move); false when the pages after it are taken. */
+bool os_remap_in_place(void *addr, size_t old_size, size_t new_size);
+/* Move the pages of [from, from+old_size) to the start of dest (a mapping of new_size bytes
+ * from os_map, replaced), growing with zero pages; false leaves both as they were. */
+bool os_remap_to(void *from, size_t old_size, void *dest, size_t new_size);
 /* Bytes currently mapped through os_map (statistics). */
 size_t os_mapped_bytes(void);
 

@@ -10,9 +10,10 @@
 #define TBIN_CAP_MIN 20
 #define TBIN_CAP_MAX 200
 
-enum { TS_NONE, TS_CREATING, TS_ACTIVE, TS_EXITED };
+enum { TS_NONE, TS_CREATING, TS_ACTIVE, TS_EXITED, TS_DISABLED };
+#define MAX_EXPLICIT_TCACHES 4096
 
-__thread tcache_t *tls_tcache;
+__thread tsd_t hm_tsd;
 static __thread arena_t *tls_arena;
 static __thread unsigned char tls_state;
 uintptr_t tcache_secret;
@@ -47,7 +48,7 @@ arena_t *tcache_thread_arena(void)
     return a;
 }
 
-static tcache_t *tcache_create(void)
+static tcache_t *tcache_create(arena_t *arena)
 {
     hm_mutex_lock(&tcache_pool_lock);
     tcache_t *tc = tcache_pool;
@@ -65,17 +66,26 @@ static tcache_t *tcache_create(void)
             slots += tbin_caps[i];
         }
     }
-    tc->arena = tcache_thread_arena();
+    tc->arena = arena;
     return tc;
+}
+
+static void tcache_recycle(tcache_t *tc)
+{
+    tc->arena = NULL;
+    hm_mutex_lock(&tcache_pool_lock);
+    tc->next_free = tcache_pool;
+    tcache_pool = tc;
+    hm_mutex_unlock(&tcache_pool_lock);
 }
 
 tcache_t *tcache_get(void)
 {
-    tcache_t *tc = tls_tcache;
-    if (likely(tc) || tls_state != TS_NONE || !opt_tcache)
+    tcache_t *tc = hm_tsd.tcache;
+    if (likely(tc) || tls_state != TS_NONE || !opt_tcache || opt_junk || opt_zero)
         return tc;
     tls_state = TS_CREATING; /* allocations made by what follows bypass the cache */
-    tc = tcache_create();
+    tc = tcache_create(tcache_thread_arena());
     if (!tc) {
         tls_state = TS_NONE;
         return NULL;
@@ -83,14 +93,11 @@ tcache_t *tcache_get(void)
     /* The destructor flushes the cache when the thread exits. pthread_setspecific may itself
      * allocate (keys past the first block); that allocation is served without a cache. */
     if (pthread_setspecific(tcache_key, tc) != 0) {
-        hm_mutex_lock(&tcache_pool_lock);
-        tc->next_free = tcache_pool;
-        tcache_pool = tc;
-        hm_mutex_unlock(&tcache_pool_lock);
+        tcache_recycle(tc);
         tls_state = TS_NONE;
         return NULL;
     }
-    tls_tcache = tc;
+    hm_tsd.tcache = tc;
     tls_state = TS_ACTIVE;
     return tc;
 }
@@ -195,18 +202,104 @@ void tcache_flush_all(tcache_t *tc)
 static void tcache_thread_exit(void *arg)
 {
     tcache_t *tc = arg;
-    tls_tcache = NULL;
+    hm_tsd.tcache = NULL;
     tls_state = TS_EXITED;
     tcache_flush_all(tc);
-    if (tc->arena)
-        __atomic_sub_fetch(&tc->arena->nthreads, 1, __ATOMIC_RELAXED);
-    tc->arena = NULL;
-    hm_mutex_lock(&tcache_pool_lock);
-    tc->next_free = tcache_pool;
-    tcache_pool = tc;
-    hm_mutex_unlock(&tcache_pool_lock);
+    tcache_recycle(tc);
+    if (tls_arena)
+        __atomic_sub_fetch(&tls_arena->nthreads, 1, __ATOMIC_RELAXED);
 }
 
-void tcache_prefork(void) { hm_mutex_lock(&tcache_pool_lock); }
-void tcache_postfork_parent(void) { hm_mutex_unlock(&tcache_pool_lock); }
-void tcache_postfork_child(void) { hm_mutex_init(&tcache_pool_lock); }
+void tcache_thread_set_enabled(bool enabled)
+{
+    tcache_t *tc = hm_tsd.tcache;
+    if (!enabled && tc) {
+        hm_tsd.tcache = NULL;
+        tcache_flush_all(tc);
+        pthread_setspecific(tcache_key, NULL);
+        tcache_recycle(tc);
+        tls_state = TS_DISABLED;
+    } else if (enabled && tls_state == TS_DISABLED) {
+        tls_state = TS_NONE; /* created again on the next allocation */
+    }
+}
+
+bool tcache_thread_enabled(void)
+{
+    return hm_tsd.tcache != NULL || (tls_state == TS_NONE && opt_tcache && !opt_junk && !opt_zero);
+}
+
+void tcache_thread_set_arena(arena_t *a)
+{
+    arena_t *old = tcache_thread_arena();
+    if (old == a)
+        return;
+    __atomic_sub_fetch(&old->nthreads, 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&a->nthreads, 1, __ATOMIC_RELAXED);
+    tls_arena = a;
+    tcache_t *tc = hm_tsd.tcache;
+    if (tc) {
+        tcache_flush_all(tc); /* cached regions came from the old arena */
+        tc->arena = a;
+    }
+}
+
+/* Explicit caches: owned by whoever created them; the program serialises their use. */
+static tcache_t *tcache_explicit[MAX_EXPLICIT_TCACHES];
+static hm_mutex_t tcache_explicit_lock = HM_MUTEX_INITIALIZER;
+
+bool tcache_explicit_create(unsigned *id)
+{
+    tcache_t *tc = tcache_create(tcache_thread_arena());
+    if (!tc)
+        return false;
+    hm_mutex_lock(&tcache_explicit_lock);
+    for (unsigned i = 0; i < MAX_EXPLICIT_TCACHES; i++) {
+        if (!tcache_explicit[i]) {
+            tcache_explicit[i] = tc;
+            hm_mutex_unlock(&tcache_explicit_lock);
+            *id = i;
+            return true;
+        }
+    }
+    hm_mutex_unlock(&tcache_explicit_lock);
+    tcache_recycle(tc);
+    return false;
+}
+
+tcache_t *tcache_explicit_get(unsigned id)
+{
+    return id < MAX_EXPLICIT_TCACHES ? __atomic_load_n(&tcache_explicit[id], __ATOMIC_ACQUIRE)
+                                     : NULL;
+}
+
+bool tcache_explicit_destroy(unsigned id)
+{
+    if (id >= MAX_EXPLICIT_TCACHES)
+        return false;
+    hm_mutex_lock(&tcache_explicit_lock);
+    tcache_t *tc = tcache_explicit[id];
+    tcache_explicit[id] = NULL;
+    hm_mutex_unlock(&tcache_explicit_lock);
+    if (!tc)
+        return false;
+    tcache_flush_all(tc);
+    tcache_recycle(tc);
+    return true;
+}
+
+void tcache_prefork(void)
+{
+    hm_mutex_lock(&tcache_explicit_lock);
+    hm_mutex_lock(&tcache_pool_lock);
+}
+void tcache_postfork_parent(void)
+{
+    hm_mutex_unlock(&tcache_pool_lock);
+    hm_mutex_unlock(&tcache_explicit_lock);
+}
+void tcache_postfork_child(void)
+{
+    hm_mutex_init(&tcache_pool_lock);
+    hm_mutex_init(&tcache_explicit_lock);
+}

@@ -31,7 +31,14 @@ typedef struct tcache {
     struct tcache *next_free;
 } tcache_t;
 
-extern __thread tcache_t *tls_tcache;
+/* Per-thread data the fast paths touch: one TLS block, one address computation. */
+typedef struct tsd {
+    tcache_t *tcache;     /* NULL: no cache (not yet, disabled, or the thread is exiting) */
+    uint64_t allocated;   /* bytes (usable sizes) this thread allocated, cumulative */
+    uint64_t deallocated; /* bytes this thread freed, cumulative */
+} tsd_t;
+
+extern __thread tsd_t hm_tsd;
 extern uintptr_t tcache_secret;
 
 HM_INLINE uintptr_t tcache_tag(const void *p) { return (uintptr_t)p ^ tcache_secret; }
@@ -73,6 +80,15 @@ arena_t *tcache_thread_arena(void);
 /* Return every cached region of the calling thread's cache to the arenas. */
 void tcache_flush_all(tcache_t *tc);
 bool tcache_boot(void);
+/* Explicit caches (mallctl tcache.create / MALLOCX_TCACHE(id)): NULL for an unknown id. */
+bool tcache_explicit_create(unsigned *id);
+tcache_t *tcache_explicit_get(unsigned id);
+bool tcache_explicit_destroy(unsigned id);
+/* Turn the calling thread's cache off (flushing it) or back on. */
+void tcache_thread_set_enabled(bool enabled);
+bool tcache_thread_enabled(void);
+/* Bind the calling thread to arena a (its cache's later fills come from there). */
+void tcache_thread_set_arena(arena_t *a);
 void tcache_prefork(void);
 void tcache_postfork_parent(void);
 void tcache_postfork_child(void);
