@@ -5,6 +5,7 @@
  * errno: every failing standard call sets it; free never changes it (the OS layer saves it). */
 #include "arena.h"
 #include "conf.h"
+#include "ctl.h"
 #include "huge.h"
 #include "init.h"
 #include "rtree.h"
@@ -112,7 +113,7 @@ static bool flags_context(int flags, tcache_t **tcp, arena_t **arenap)
 /* Usable size for size bytes at alignment (0: none); 0 when no class can hold it. */
 HM_INLINE size_t usize_for(size_t size, size_t alignment)
 {
-    if (unlikely(size > PTRDIFF_MAX))
+    if (unlikely(size > HUGE_MAXCLASS))
         return 0;
     size_t u = alignment ? sz_sa2u(size, alignment) : sz_s2u(size);
     return u > PTRDIFF_MAX ? 0 : u;
@@ -534,6 +535,29 @@ HM_EXPORT size_t HM_NAME(nallocx)(size_t size, int flags)
     if (unlikely(!hm_init()))
         return 0;
     return usize_for(size ? size : 1, flags_alignment(flags));
+}
+
+HM_EXPORT int HM_NAME(mallctl)(const char *name, void *oldp, size_t *oldlenp, void *newp,
+                               size_t newlen)
+{
+    if (unlikely(!hm_init()))
+        return EAGAIN;
+    return ctl_byname(name, oldp, oldlenp, newp, newlen);
+}
+
+HM_EXPORT int HM_NAME(mallctlnametomib)(const char *name, size_t *mibp, size_t *miblenp)
+{
+    if (unlikely(!hm_init()))
+        return EAGAIN;
+    return ctl_nametomib(name, mibp, miblenp);
+}
+
+HM_EXPORT int HM_NAME(mallctlbymib)(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp,
+                                    void *newp, size_t newlen)
+{
+    if (unlikely(!hm_init()))
+        return EAGAIN;
+    return ctl_bymib(mib, miblen, oldp, oldlenp, newp, newlen);
 }
 
 HM_EXPORT void HM_NAME(malloc_stats_print)(void (*write_cb)(void *, const char *), void *cbopaque,

@@ -140,6 +140,15 @@ void arena_purge(arena_t *arena, bool all)
         extent_purge(arena, limit >> 1);
 }
 
+void arena_decay(arena_t *arena, uint64_t now_ms)
+{
+    if (opt_dirty_decay_ms < 0 || !arena->pa.dirty_head)
+        return;
+    uint64_t ms = (uint64_t)opt_dirty_decay_ms;
+    if (now_ms >= ms)
+        extent_purge_older(arena, now_ms - ms);
+}
+
 void arena_prefork(void)
 {
     hm_mutex_lock(&arenas_lock);

@@ -42,6 +42,8 @@ void arena_dalloc_large(chunk_t *c, void *p);
 bool arena_resize_large(chunk_t *c, void *p, size_t old_usize, size_t new_usize, bool zero);
 /* Purge dirty pages above the arena's allowance; with all, purge every dirty page. */
 void arena_purge(arena_t *arena, bool all);
+/* Purge the dirty pages older than dirty_decay_ms at time now_ms (arena lock held). */
+void arena_decay(arena_t *arena, uint64_t now_ms);
 
 void arena_prefork(void);
 void arena_postfork_parent(void);

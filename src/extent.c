@@ -226,6 +226,21 @@ void extent_purge(struct arena *arena, size_t keep_pages)
     }
 }
 
+void extent_purge_older(struct arena *arena, uint64_t cutoff_ms)
+{
+    pagealloc_t *pa = &arena->pa;
+    while (pa->dirty_head && pa->dirty_head->dirty_since <= cutoff_ms) {
+        run_t *r = pa->dirty_head;
+        chunk_t *c = chunk_of(r);
+        if (!os_purge(chunk_page_addr(c, (size_t)(r - c->runs)), (size_t)r->npages << LG_PAGE))
+            break;
+        dirty_remove(pa, r);
+        r->flags &= (uint8_t)~RUN_DIRTY;
+        pa->npurge_calls++;
+        pa->npurged_pages += r->npages;
+    }
+}
+
 bool extent_validate(struct arena *arena)
 {
     pagealloc_t *pa = &arena->pa;

@@ -39,6 +39,8 @@ bool extent_grow(struct arena *arena, void *addr, size_t new_npages, unsigned cl
 void extent_shrink(struct arena *arena, void *addr, size_t new_npages, unsigned cls);
 /* Purge dirty runs, oldest first, until at most keep_pages dirty pages remain. */
 void extent_purge(struct arena *arena, size_t keep_pages);
+/* Purge dirty runs that became dirty at or before cutoff_ms (arena_clock_now() time). */
+void extent_purge_older(struct arena *arena, uint64_t cutoff_ms);
 /* Check the invariants above (tests and debug builds); returns false on the first violation. */
 bool extent_validate(struct arena *arena);
 

@@ -19,6 +19,9 @@
 #define HM_CAT2(a, b) a##b
 #define HM_CAT(a, b) HM_CAT2(a, b)
 #define HM_NAME(n) HM_CAT(HM_PREFIX, n)
+#define HM_STR2(x) #x
+#define HM_STR(x) HM_STR2(x)
+#define HM_PREFIX_STR HM_STR(HM_PREFIX)
 
 /* Compile-time switches as constants, so every configuration is type-checked in every build. */
 static const bool config_debug = HM_CONFIG_DEBUG;

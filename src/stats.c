@@ -1,7 +1,11 @@
-/* stats.c: gathering and printing statistics (see stats.h). */
+/* stats.c: gathering and printing statistics (see stats.h).  Counters are read live under the
+ * locks that guard them; there is no separate snapshot.  Small-class counts are regions lent
+ * by bins to thread caches and returned by them (cache hits are not counted per call; the
+ * per-thread byte counters thread.allocated / thread.deallocated are). */
 #include "stats.h"
 #include "arena.h"
 #include "base.h"
+#include "conf.h"
 #include "huge.h"
 #include "os.h"
 
@@ -9,30 +13,62 @@
 #include <stdio.h>
 #include <string.h>
 
+void stats_arena_add(arena_t *a, arena_stats_t *s)
+{
+    s->nthreads += __atomic_load_n(&a->nthreads, __ATOMIC_RELAXED);
+    for (unsigned c = 0; c < NSMALL; c++) {
+        bin_t *b = &a->bins[c];
+        bin_stats_t *bs = &s->bins[c];
+        hm_mutex_lock(&b->lock);
+        bs->nmalloc += b->nmalloc;
+        bs->ndalloc += b->ndalloc;
+        bs->nfills += b->nfills;
+        bs->nflushes += b->nflushes;
+        bs->nslabs_created += b->nslabs_created;
+        bs->curregs += b->curregs;
+        bs->curslabs += b->nslabs;
+        hm_mutex_unlock(&b->lock);
+    }
+    s->small_allocated = 0;
+    s->small_nmalloc = s->small_ndalloc = 0;
+    for (unsigned c = 0; c < NSMALL; c++) {
+        s->small_allocated += s->bins[c].curregs * sz_small[c].size;
+        s->small_nmalloc += s->bins[c].nmalloc;
+        s->small_ndalloc += s->bins[c].ndalloc;
+    }
+    hm_mutex_lock(&a->lock);
+    s->pactive += a->pa.nactive;
+    s->pdirty += a->pa.ndirty;
+    s->nchunks += a->pa.nchunks;
+    s->large_allocated += a->allocated_large;
+    s->large_nmalloc += a->nmalloc_large;
+    s->large_ndalloc += a->ndalloc_large;
+    s->npurge_calls += a->pa.npurge_calls;
+    s->npurged_pages += a->pa.npurged_pages;
+    hm_mutex_unlock(&a->lock);
+}
+
 void stats_gather(stats_totals_t *t)
 {
     memset(t, 0, sizeof(*t));
     for (unsigned i = 0; i < __atomic_load_n(&narenas_total, __ATOMIC_ACQUIRE); i++) {
-        arena_t *a = arenas[i];
+        arena_t *a = __atomic_load_n(&arenas[i], __ATOMIC_ACQUIRE);
         if (!a)
             continue;
-        for (unsigned c = 0; c < NSMALL; c++) {
-            bin_t *b = &a->bins[c];
-            hm_mutex_lock(&b->lock);
-            t->allocated += b->curregs * sz_small[c].size;
-            hm_mutex_unlock(&b->lock);
-        }
-        hm_mutex_lock(&a->lock);
-        t->allocated += a->allocated_large;
-        t->active += a->pa.nactive << LG_PAGE;
-        t->dirty += a->pa.ndirty << LG_PAGE;
-        hm_mutex_unlock(&a->lock);
+        arena_stats_t s;
+        memset(&s, 0, sizeof(s));
+        stats_arena_add(a, &s);
+        t->allocated += s.small_allocated + s.large_allocated;
+        t->active += s.pactive << LG_PAGE;
+        t->dirty += s.pdirty << LG_PAGE;
     }
     t->allocated += huge_allocated_bytes();
     t->active += huge_allocated_bytes();
     t->mapped = os_mapped_bytes();
     t->metadata = base_allocated_bytes();
     t->resident = t->active + t->dirty + t->metadata;
+    if (t->resident > t->mapped)
+        t->resident = t->mapped;
 }
 
 typedef struct printer {
@@ -56,44 +92,132 @@ __attribute__((format(printf, 2, 3))) static void out(printer_t *pr, const char 
     pr->write_cb(pr->opaque, buf);
 }
 
-void stats_print(void (*write_cb)(void *, const char *), void *cbopaque, const char *opts)
+typedef unsigned long long ull;
+
+static void print_text(printer_t *pr, bool per_arena, bool bins)
 {
-    (void)opts;
-    printer_t pr = {write_cb ? write_cb : stderr_cb, cbopaque};
     stats_totals_t t;
     stats_gather(&t);
-    out(&pr, "___ Begin hmalloc statistics ___\n");
-    out(&pr, "version: %s\narenas: %u\n", PACKAGE_VERSION, narenas_total);
-    out(&pr, "allocated: %zu\nactive: %zu\ndirty: %zu\nmapped: %zu\nmetadata: %zu\n",
-        t.allocated, t.active, t.dirty, t.mapped, t.metadata);
+    out(pr, "___ Begin hmalloc statistics ___\n");
+    out(pr, "version: %s\nprefix: \"%s\"\narenas: %u (auto %u)\n", PACKAGE_VERSION,
+        HM_PREFIX_STR, narenas_total, narenas_auto);
+    out(pr, "options: tcache:%s tcache_max:%zu dirty_decay_ms:%lld junk:%s zero:%s\n",
+        opt_tcache ? "true" : "false", opt_tcache_max, (long long)opt_dirty_decay_ms,
+        conf_junk_name(), opt_zero ? "true" : "false");
+    out(pr, "allocated: %zu\nactive: %zu\ndirty: %zu\nresident: %zu\nmapped: %zu\nmetadata: %zu\n",
+        t.allocated, t.active, t.dirty, t.resident, t.mapped, t.metadata);
     uint64_t hn, hd;
     huge_counts(&hn, &hd);
-    out(&pr, "huge: nmalloc %llu ndalloc %llu allocated %zu\n", (unsigned long long)hn,
-        (unsigned long long)hd, huge_allocated_bytes());
+    out(pr, "huge: nmalloc %llu ndalloc %llu allocated %zu\n", (ull)hn, (ull)hd,
+        huge_allocated_bytes());
+    if (!per_arena)
+        goto done;
     for (unsigned i = 0; i < __atomic_load_n(&narenas_total, __ATOMIC_ACQUIRE); i++) {
-        arena_t *a = arenas[i];
+        arena_t *a = __atomic_load_n(&arenas[i], __ATOMIC_ACQUIRE);
         if (!a)
             continue;
-        hm_mutex_lock(&a->lock);
-        out(&pr,
-            "arena %u: threads %u chunks %zu active %zu dirty %zu purged %llu pages in %llu calls\n"
-            "  large: nmalloc %llu ndalloc %llu allocated %zu\n",
-            i, a->nthreads, a->pa.nchunks, a->pa.nactive << LG_PAGE, a->pa.ndirty << LG_PAGE,
-            (unsigned long long)a->pa.npurged_pages, (unsigned long long)a->pa.npurge_calls,
-            (unsigned long long)a->nmalloc_large, (unsigned long long)a->ndalloc_large,
-            a->allocated_large);
-        hm_mutex_unlock(&a->lock);
-        out(&pr, "  %8s %12s %12s %10s %8s %8s %8s\n", "size", "nmalloc", "ndalloc", "curregs",
+        arena_stats_t s;
+        memset(&s, 0, sizeof(s));
+        stats_arena_add(a, &s);
+        out(pr,
+            "arena %u: threads %u chunks %zu active %zu dirty %zu purged %llu pages in %llu "
+            "calls\n  small: allocated %zu nmalloc %llu ndalloc %llu\n"
+            "  large: allocated %zu nmalloc %llu ndalloc %llu\n",
+            i, s.nthreads, s.nchunks, s.pactive << LG_PAGE, s.pdirty << LG_PAGE,
+            (ull)s.npurged_pages, (ull)s.npurge_calls, s.small_allocated, (ull)s.small_nmalloc,
+            (ull)s.small_ndalloc, s.large_allocated, (ull)s.large_nmalloc, (ull)s.large_ndalloc);
+        if (!bins)
+            continue;
+        out(pr, "  %8s %12s %12s %10s %8s %8s %8s\n", "size", "nmalloc", "ndalloc", "curregs",
             "slabs", "fills", "flushes");
         for (unsigned c = 0; c < NSMALL; c++) {
-            bin_t *b = &a->bins[c];
-            hm_mutex_lock(&b->lock);
+            bin_stats_t *b = &s.bins[c];
             if (b->nmalloc)
-                out(&pr, "  %8u %12llu %12llu %10zu %8zu %8llu %8llu\n", sz_small[c].size,
-                    (unsigned long long)b->nmalloc, (unsigned long long)b->ndalloc, b->curregs,
-                    b->nslabs, (unsigned long long)b->nfills, (unsigned long long)b->nflushes);
-            hm_mutex_unlock(&b->lock);
+                out(pr, "  %8u %12llu %12llu %10zu %8zu %8llu %8llu\n", sz_small[c].size,
+                    (ull)b->nmalloc, (ull)b->ndalloc, b->curregs, b->curslabs, (ull)b->nfills,
+                    (ull)b->nflushes);
         }
     }
-    out(&pr, "___ End hmalloc statistics ___\n");
+done:
+    out(pr, "___ End hmalloc statistics ___\n");
+}
+
+/* JSON shaped like jemalloc's: {"hmalloc": {"version", "config", "opt", "arenas", "stats",
+ * "stats.arenas"}}. */
+static void print_json(printer_t *pr, bool per_arena, bool bins)
+{
+    stats_totals_t t;
+    stats_gather(&t);
+    out(pr, "{\"hmalloc\": {\n\"version\": \"%s\",\n", PACKAGE_VERSION);
+    out(pr, "\"config\": {\"debug\": %s, \"prefix\": \"%s\", \"stats\": true, \"fill\": true},\n",
+        config_debug ? "true" : "false", HM_PREFIX_STR);
+    out(pr,
+        "\"opt\": {\"narenas\": %u, \"tcache\": %s, \"tcache_max\": %zu, \"dirty_decay_ms\": "
+        "%lld, \"junk\": \"%s\", \"zero\": %s, \"abort_conf\": %s, \"stats_print\": %s, "
+        "\"background_thread\": %s, \"check_sized\": %s, \"percpu_arena\": \"%s\"},\n",
+        narenas_auto, opt_tcache ? "true" : "false", opt_tcache_max,
+        (long long)opt_dirty_decay_ms, conf_junk_name(), opt_zero ? "true" : "false",
+        opt_abort_conf ? "true" : "false", opt_stats_print ? "true" : "false",
+        opt_background_thread ? "true" : "false", opt_check_sized ? "true" : "false",
+        opt_percpu_arena);
+    out(pr, "\"arenas\": {\"narenas\": %u, \"quantum\": %d, \"page\": %zu, \"bin\": [", narenas_total,
+        QUANTUM, PAGE);
+    for (unsigned c = 0; c < NSMALL; c++)
+        out(pr, "%s{\"size\": %u, \"nregs\": %u, \"slab_size\": %zu}", c ? ", " : "",
+            sz_small[c].size, sz_small[c].nregs, (size_t)sz_small[c].npages << LG_PAGE);
+    out(pr, "], \"nlextents\": %u},\n", NCLASSES - NSMALL);
+    out(pr,
+        "\"stats\": {\"allocated\": %zu, \"active\": %zu, \"metadata\": %zu, \"resident\": %zu, "
+        "\"mapped\": %zu, \"retained\": 0, \"dirty\": %zu}",
+        t.allocated, t.active, t.metadata, t.resident, t.mapped, t.dirty);
+    if (per_arena) {
+        out(pr, ",\n\"stats.arenas\": {");
+        bool first = true;
+        for (unsigned i = 0; i < __atomic_load_n(&narenas_total, __ATOMIC_ACQUIRE); i++) {
+            arena_t *a = __atomic_load_n(&arenas[i], __ATOMIC_ACQUIRE);
+            if (!a)
+                continue;
+            arena_stats_t s;
+            memset(&s, 0, sizeof(s));
+            stats_arena_add(a, &s);
+            out(pr,
+                "%s\n\"%u\": {\"nthreads\": %u, \"pactive\": %zu, \"pdirty\": %zu, "
+                "\"npurge\": %llu, \"purged\": %llu, \"small\": {\"allocated\": %zu, "
+                "\"nmalloc\": %llu, \"ndalloc\": %llu}, \"large\": {\"allocated\": %zu, "
+                "\"nmalloc\": %llu, \"ndalloc\": %llu}",
+                first ? "" : ",", i, s.nthreads, s.pactive, s.pdirty, (ull)s.npurge_calls,
+                (ull)s.npurged_pages, s.small_allocated, (ull)s.small_nmalloc,
+                (ull)s.small_ndalloc, s.large_allocated, (ull)s.large_nmalloc,
+                (ull)s.large_ndalloc);
+            first = false;
+            if (bins) {
+                out(pr, ", \"bins\": [");
+                for (unsigned c = 0; c < NSMALL; c++) {
+                    bin_stats_t *b = &s.bins[c];
+                    out(pr,
+                        "%s{\"nmalloc\": %llu, \"ndalloc\": %llu, \"curregs\": %zu, "
+                        "\"curslabs\": %zu, \"nfills\": %llu, \"nflushes\": %llu}",
+                        c ? ", " : "", (ull)b->nmalloc, (ull)b->ndalloc, b->curregs, b->curslabs,
+                        (ull)b->nfills, (ull)b->nflushes);
+                }
+                out(pr, "]");
+            }
+            out(pr, "}");
+        }
+        out(pr, "\n}");
+    }
+    out(pr, "\n}}\n");
+}
+
+/* opts as jemalloc's: 'J' JSON, 'a' leave out per-arena statistics, 'b' leave out bins. */
+void stats_print(void (*write_cb)(void *, const char *), void *cbopaque, const char *opts)
+{
+    printer_t pr = {write_cb ? write_cb : stderr_cb, cbopaque};
+    bool json = opts && strchr(opts, 'J');
+    bool per_arena = !(opts && strchr(opts, 'a'));
+    bool bins = !(opts && strchr(opts, 'b'));
+    if (json)
+        print_json(&pr, per_arena, bins);
+    else
+        print_text(&pr, per_arena, bins);
 }

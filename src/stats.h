@@ -3,6 +3,9 @@
 #define HM_STATS_H
 
 #include "hmalloc_internal.h"
+#include "sz.h"
+
+struct arena;
 
 typedef struct stats_totals {
     size_t allocated; /* bytes in blocks lent out (users' and thread caches') */
@@ -13,7 +16,23 @@ typedef struct stats_totals {
     size_t resident;  /* upper bound of resident bytes: active + dirty + metadata */
 } stats_totals_t;
 
+typedef struct bin_stats {
+    uint64_t nmalloc, ndalloc, nfills, nflushes, nslabs_created;
+    size_t curregs, curslabs;
+} bin_stats_t;
+
+typedef struct arena_stats {
+    unsigned nthreads;
+    size_t pactive, pdirty, nchunks;
+    size_t small_allocated, large_allocated;
+    uint64_t small_nmalloc, small_ndalloc, large_nmalloc, large_ndalloc;
+    uint64_t npurge_calls, npurged_pages;
+    bin_stats_t bins[NSMALL];
+} arena_stats_t;
+
 void stats_gather(stats_totals_t *t);
+/* Add arena's counters to *s (call with a zeroed *s; several calls merge arenas). */
+void stats_arena_add(struct arena *arena, arena_stats_t *s);
 void stats_print(void (*write_cb)(void *, const char *), void *cbopaque, const char *opts);
 
 #endif
