@@ -39,6 +39,8 @@ static void block_find(const void *p, block_t *b, const char *func, const char *
         hm_fatal(func, "invalid pointer (not allocated by hmalloc)", p);
     if (e & RTREE_HUGE) {
         huge_t *h = (huge_t *)(e & ~RTREE_HUGE);
+        if (unlikely(p == h->ptr && h->usize == 0))
+            hm_fatal(func, freed_msg, p); /* a cached (freed) mapping */
         if (unlikely(p != h->ptr)) {
             if ((uintptr_t)p - (uintptr_t)h->ptr < h->maplen)
                 hm_fatal(func, "invalid pointer (not the start of a block)", p);
@@ -145,7 +147,10 @@ static void *alloc_usize(size_t usize, size_t alignment, bool zero, tcache_t *tc
     } else if (usize_is_large(usize, alignment)) {
         p = arena_alloc_large(arena, usize, alignment, zero);
     } else {
-        p = huge_alloc(usize, alignment); /* fresh mappings are zero */
+        bool zeroed;
+        p = huge_alloc(usize, alignment, &zeroed);
+        if (p && zero && !zeroed)
+            memset(p, 0, usize);
     }
     if (likely(p != NULL)) {
         hm_tsd.allocated += usize;

@@ -271,10 +271,22 @@ static void arena_decay_now(arena_t *a)
     hm_mutex_unlock(&a->lock);
 }
 
+/* Huge blocks belong to no arena: purging or decaying any arena also handles their cache. */
+static void huge_purge_for(size_t ind, bool all)
+{
+    (void)ind;
+    uint64_t now = arena_clock_now();
+    if (all)
+        huge_decay(UINT64_MAX);
+    else if (opt_dirty_decay_ms >= 0 && now >= (uint64_t)opt_dirty_decay_ms)
+        huge_decay(now - (uint64_t)opt_dirty_decay_ms);
+}
+
 HANDLER(h_arena_purge)
 {
     NEITHER();
     arena_each(mib[1], arena_purge_all);
+    huge_purge_for(mib[1], true);
     return 0;
 }
 
@@ -282,6 +294,7 @@ HANDLER(h_arena_decay)
 {
     NEITHER();
     arena_each(mib[1], arena_decay_now);
+    huge_purge_for(mib[1], false);
     return 0;
 }
 

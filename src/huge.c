@@ -1,6 +1,8 @@
 /* huge.c: blocks that are mappings of their own (see huge.h). */
 #include "huge.h"
+#include "arena.h"
 #include "base.h"
+#include "conf.h"
 #include "lock.h"
 #include "os.h"
 #include "rtree.h"
@@ -9,6 +11,8 @@ static hm_mutex_t huge_lock = HM_MUTEX_INITIALIZER; /* guards the descriptor fre
 static huge_t *huge_free_descs;
 static size_t huge_allocated;            /* atomic: bytes */
 static uint64_t huge_nmalloc, huge_ndalloc; /* atomic */
+static huge_t *cache_head, *cache_tail;      /* freed mappings, oldest first */
+static size_t cache_bytes;                   /* atomic for readers; written under huge_lock */
 
 static huge_t *huge_desc_get(void)
 {
@@ -28,15 +32,109 @@ static void huge_desc_put(huge_t *h)
     hm_mutex_unlock(&huge_lock);
 }
 
-void *huge_alloc(size_t usize, size_t alignment)
+static void cache_remove(huge_t *h)
+{
+    if (h->cprev)
+        h->cprev->cnext = h->cnext;
+    else
+        cache_head = h->cnext;
+    if (h->cnext)
+        h->cnext->cprev = h->cprev;
+    else
+        cache_tail = h->cprev;
+    __atomic_store_n(&cache_bytes, cache_bytes - h->maplen, __ATOMIC_RELAXED);
+}
+
+static void cache_append(huge_t *h)
+{
+    h->cnext = NULL;
+    h->cprev = cache_tail;
+    if (cache_tail)
+        cache_tail->cnext = h;
+    else
+        cache_head = h;
+    cache_tail = h;
+    __atomic_store_n(&cache_bytes, cache_bytes + h->maplen, __ATOMIC_RELAXED);
+}
+
+/* Unmap a free mapping for good (huge_lock not needed: h is in no list). */
+static void huge_unmap(huge_t *h)
+{
+    rtree_set_range(h->ptr, h->maplen, 0);
+    os_unmap(h->ptr, h->maplen);
+    huge_desc_put(h);
+}
+
+/* Cut a mapping down to new_maplen bytes; granules wholly past the new end leave the map. */
+static void huge_trim(huge_t *h, size_t new_maplen)
+{
+    uintptr_t keep_end = ALIGN_UP((uintptr_t)h->ptr + new_maplen, CHUNK);
+    uintptr_t old_end = (uintptr_t)h->ptr + h->maplen;
+    os_remap_in_place(h->ptr, h->maplen, new_maplen);
+    if (keep_end < old_end)
+        rtree_set_range((void *)keep_end, old_end - keep_end, 0);
+    h->maplen = new_maplen;
+}
+
+/* Take the best-fitting cached mapping for maplen bytes at alignment, if any. */
+static huge_t *cache_take(size_t maplen, size_t alignment)
+{
+    huge_t *best = NULL;
+    hm_mutex_lock(&huge_lock);
+    for (huge_t *h = cache_head; h; h = h->cnext)
+        if (h->maplen >= maplen && !((uintptr_t)h->ptr & (alignment - 1)) &&
+            (!best || h->maplen < best->maplen))
+            best = h;
+    if (best)
+        cache_remove(best);
+    hm_mutex_unlock(&huge_lock);
+    /* Keep a bit of slack rather than cut pages that may be wanted again soon. */
+    if (best && best->maplen - maplen > maplen / 2)
+        huge_trim(best, maplen);
+    return best;
+}
+
+void huge_decay(uint64_t cutoff_ms)
+{
+    for (;;) {
+        hm_mutex_lock(&huge_lock);
+        huge_t *h = cache_head;
+        if (h && h->cached_since <= cutoff_ms)
+            cache_remove(h);
+        else
+            h = NULL;
+        hm_mutex_unlock(&huge_lock);
+        if (!h)
+            return;
+        huge_unmap(h);
+    }
+}
+
+size_t huge_cached_bytes(void) { return __atomic_load_n(&cache_bytes, __ATOMIC_RELAXED); }
+
+void *huge_alloc(size_t usize, size_t alignment, bool *zeroed)
 {
     size_t maplen = ALIGN_UP(usize, PAGE);
     if (maplen < usize)
         return NULL;
-    huge_t *h = huge_desc_get();
+    if (alignment < CHUNK)
+        alignment = CHUNK;
+    uint64_t now = arena_clock_now();
+    if (opt_dirty_decay_ms >= 0 && cache_head && now >= (uint64_t)opt_dirty_decay_ms)
+        huge_decay(now - (uint64_t)opt_dirty_decay_ms);
+    huge_t *h = cache_take(maplen, alignment);
+    if (h) {
+        h->usize = usize;
+        *zeroed = false;
+        __atomic_add_fetch(&huge_allocated, usize, __ATOMIC_RELAXED);
+        __atomic_add_fetch(&huge_nmalloc, 1, __ATOMIC_RELAXED);
+        return h->ptr;
+    }
+    *zeroed = true;
+    h = huge_desc_get();
     if (!h)
         return NULL;
-    void *p = os_map(maplen, alignment > CHUNK ? alignment : CHUNK);
+    void *p = os_map(maplen, alignment);
     if (!p) {
         huge_desc_put(h);
         return NULL;
@@ -56,11 +154,30 @@ void *huge_alloc(size_t usize, size_t alignment)
 
 void huge_dalloc(huge_t *h)
 {
-    rtree_set_range(h->ptr, h->maplen, 0);
-    os_unmap(h->ptr, h->maplen);
     __atomic_sub_fetch(&huge_allocated, h->usize, __ATOMIC_RELAXED);
     __atomic_add_fetch(&huge_ndalloc, 1, __ATOMIC_RELAXED);
-    huge_desc_put(h);
+    h->usize = 0;
+    if (h->maplen > HUGE_CACHE_MAX || opt_dirty_decay_ms == 0) {
+        huge_unmap(h);
+        return;
+    }
+    h->cached_since = arena_clock_now();
+    huge_t *evict = NULL;
+    hm_mutex_lock(&huge_lock);
+    cache_append(h);
+    /* Over the cap: the oldest go, one at a time (unmapped outside the lock). */
+    while (cache_bytes > HUGE_CACHE_MAX) {
+        huge_t *old = cache_head;
+        cache_remove(old);
+        old->next_free = evict;
+        evict = old;
+    }
+    hm_mutex_unlock(&huge_lock);
+    while (evict) {
+        huge_t *next = evict->next_free;
+        huge_unmap(evict);
+        evict = next;
+    }
 }
 
 bool huge_resize_in_place(huge_t *h, size_t new_usize)
@@ -75,12 +192,7 @@ bool huge_resize_in_place(huge_t *h, size_t new_usize)
             return false;
         }
     } else if (new_maplen < h->maplen) {
-        /* Granules wholly past the new end are no longer this block's. */
-        uintptr_t keep_end = ALIGN_UP((uintptr_t)p + new_maplen, CHUNK);
-        uintptr_t old_end = (uintptr_t)p + h->maplen;
-        os_remap_in_place(p, h->maplen, new_maplen);
-        if (keep_end < old_end)
-            rtree_set_range((void *)keep_end, old_end - keep_end, 0);
+        huge_trim(h, new_maplen);
     }
     h->maplen = new_maplen;
     __atomic_add_fetch(&huge_allocated, new_usize - h->usize, __ATOMIC_RELAXED);

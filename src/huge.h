@@ -1,21 +1,34 @@
 /* huge.h: blocks above LARGE_MAXCLASS (or too aligned for a chunk) are mappings of their own,
  * aligned to a chunk so that the chunk map can name them: every granule a huge block covers
- * maps to its descriptor (tagged RTREE_HUGE).  Freeing one unmaps it at once, so its memory
- * leaves the process immediately.  Descriptors come from base memory and are recycled. */
+ * maps to its descriptor (tagged RTREE_HUGE).  Descriptors come from base memory and are
+ * recycled.  huge_lock guards the descriptor free list and the cache of freed mappings. */
 #ifndef HM_HUGE_H
 #define HM_HUGE_H
 
 #include "hmalloc_internal.h"
 
+#define HUGE_CACHE_MAX ((size_t)64 << 20) /* bytes of freed mappings kept for reuse */
+
 typedef struct huge {
     void *ptr;          /* the user's pointer (start of the mapping) */
-    size_t usize;       /* usable size: a size class */
+    size_t usize;       /* usable size: a size class; 0 while the mapping is cached (free) */
     size_t maplen;      /* bytes mapped */
     struct huge *next_free;
+    struct huge *cnext, *cprev; /* the cache of free mappings, oldest first */
+    uint64_t cached_since;      /* when it was freed (arena_clock_now() time) */
 } huge_t;
 
-void *huge_alloc(size_t usize, size_t alignment);   /* zeroed memory, or NULL */
+/* A block of usize bytes aligned to alignment, or NULL.  *zeroed says whether it is known to
+ * be zero (a fresh mapping) rather than a reused one. */
+void *huge_alloc(size_t usize, size_t alignment, bool *zeroed);
+/* Free h: its mapping is kept in a bounded cache for reuse (so a program that frees and
+ * allocates big blocks in a loop does not fault every page in again) and unmapped once it
+ * is older than dirty_decay_ms or the cache is full; blocks above HUGE_CACHE_MAX are unmapped
+ * at once.  A cached mapping stays in the chunk map, so freeing it again is a double free. */
 void huge_dalloc(huge_t *h);
+/* Unmap cached mappings freed at or before cutoff_ms (all with UINT64_MAX). */
+void huge_decay(uint64_t cutoff_ms);
+size_t huge_cached_bytes(void);
 /* Resize h in place to new_usize (a class above LARGE_MAXCLASS); false when the address
  * space after it is taken (nothing changes then). */
 bool huge_resize_in_place(huge_t *h, size_t new_usize);

@@ -64,6 +64,7 @@ void stats_gather(stats_totals_t *t)
     }
     t->allocated += huge_allocated_bytes();
     t->active += huge_allocated_bytes();
+    t->dirty += huge_cached_bytes();
     t->mapped = os_mapped_bytes();
     t->metadata = base_allocated_bytes();
     t->resident = t->active + t->dirty + t->metadata;
