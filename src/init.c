@@ -9,20 +9,30 @@
 #include "stats.h"
 #include "tcache.h"
 
+#include <fcntl.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int hm_initialized;
 static hm_mutex_t init_lock = HM_MUTEX_INITIALIZER;
 static __thread bool tls_initializing;
 
+/* Where messages go: standard error, or at exit a duplicate of it taken at start-up when
+ * statistics are to be printed then (programs such as sort close fd 2 before the destructors
+ * run).  The duplicate sits at a high number and is used only if it still refers to the file
+ * it was taken from. */
+static int hm_stderr_fd = STDERR_FILENO;
+static int stats_fd = -1;
+static struct stat stats_fd_st;
+
 void hm_write_stderr(const char *buf, size_t len)
 {
     while (len) {
-        ssize_t n = write(STDERR_FILENO, buf, len);
+        ssize_t n = write(hm_stderr_fd, buf, len);
         if (n <= 0)
             return;
         buf += n;
@@ -145,6 +155,11 @@ bool hm_init_slow(void)
     if (rnd)
         memcpy(&secret, rnd + 8, sizeof(secret));
     tcache_secret = secret | 1; /* odd: a tag never equals a pointer-sized zero word */
+    if (opt_stats_print) {
+        stats_fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 900);
+        if (stats_fd >= 0 && fstat(stats_fd, &stats_fd_st) != 0)
+            stats_fd = -1;
+    }
     bool ok = arena_get(0) != NULL && tcache_boot();
     if (ok) {
         pthread_atfork(hm_prefork, hm_postfork_parent, hm_postfork_child);
@@ -157,6 +172,12 @@ bool hm_init_slow(void)
 
 __attribute__((destructor)) static void hm_exit_stats(void)
 {
-    if (hm_initialized && opt_stats_print)
-        stats_print(NULL, NULL, NULL);
+    if (!hm_initialized || !opt_stats_print)
+        return;
+    struct stat st;
+    if (stats_fd >= 0 && fstat(stats_fd, &st) == 0 && st.st_dev == stats_fd_st.st_dev &&
+        st.st_ino == stats_fd_st.st_ino)
+        hm_stderr_fd = stats_fd;
+    stats_print(NULL, NULL, NULL);
+    hm_stderr_fd = STDERR_FILENO;
 }
