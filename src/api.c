@@ -4,6 +4,7 @@
  *
  * errno: every failing standard call sets it; free never changes it (the OS layer saves it). */
 #include "arena.h"
+#include "background.h"
 #include "conf.h"
 #include "ctl.h"
 #include "huge.h"
@@ -131,10 +132,29 @@ HM_INLINE bool usize_is_large(size_t usize, size_t alignment)
 
 /* ---- allocation --------------------------------------------------------------------------- */
 
-static void *alloc_usize(size_t usize, size_t alignment, bool zero, tcache_t *tc, arena_t *arena)
+/* Out of memory: give back everything held for reuse (this thread's cache, every arena's free
+ * chunks and dirty pages, cached huge mappings), so that a retry can succeed where mmap
+ * failed for want of address space or a resource limit. */
+static HM_COLD void reclaim_all(tcache_t *tc)
+{
+    if (tc)
+        tcache_flush_all(tc);
+    unsigned n = __atomic_load_n(&narenas_total, __ATOMIC_ACQUIRE);
+    for (unsigned i = 0; i < n; i++) {
+        arena_t *a = __atomic_load_n(&arenas[i], __ATOMIC_ACQUIRE);
+        if (!a)
+            continue;
+        hm_mutex_lock(&a->lock);
+        arena_purge(a, true);
+        hm_mutex_unlock(&a->lock);
+    }
+    huge_decay(UINT64_MAX);
+}
+
+static void *alloc_usize_once(size_t usize, size_t alignment, bool zero, tcache_t *tc,
+                              arena_t *arena)
 {
     void *p;
-    zero |= opt_zero;
     if (usize <= SMALL_MAXCLASS) {
         unsigned cls = sz_size2index(usize);
         if (tc && usize <= opt_tcache_max) {
@@ -148,9 +168,20 @@ static void *alloc_usize(size_t usize, size_t alignment, bool zero, tcache_t *tc
         p = arena_alloc_large(arena, usize, alignment, zero);
     } else {
         bool zeroed;
-        p = huge_alloc(usize, alignment, &zeroed);
+        p = huge_alloc(arena, usize, alignment, &zeroed);
         if (p && zero && !zeroed)
             memset(p, 0, usize);
+    }
+    return p;
+}
+
+static void *alloc_usize(size_t usize, size_t alignment, bool zero, tcache_t *tc, arena_t *arena)
+{
+    zero |= opt_zero;
+    void *p = alloc_usize_once(usize, alignment, zero, tc, arena);
+    if (unlikely(!p)) {
+        reclaim_all(tc);
+        p = alloc_usize_once(usize, alignment, zero, tc, arena);
     }
     if (likely(p != NULL)) {
         hm_tsd.allocated += usize;
@@ -199,11 +230,13 @@ static void dalloc_block(void *p, const block_t *b, tcache_t *tc, const char *fu
     hm_tsd.deallocated += b->usize;
     if (unlikely(opt_junk & JUNK_FREE) && !b->huge)
         memset(p, JUNK_FREE_BYTE, b->usize);
-    if (b->huge)
+    if (b->huge) {
         huge_dalloc(b->huge);
-    else if (!b->small)
+        background_tick();
+    } else if (!b->small) {
         arena_dalloc_large(b->chunk, p);
-    else if (tc && b->usize <= opt_tcache_max)
+        background_tick();
+    } else if (tc && b->usize <= opt_tcache_max)
         tcache_free(tc, p, b->cls, func);
     else
         arena_dalloc_small(b->chunk, p, b->cls, func);

@@ -104,6 +104,15 @@ void arena_dalloc_large(chunk_t *c, void *p)
     hm_mutex_unlock(&arena->lock);
 }
 
+void arena_account_large(arena_t *arena, ptrdiff_t bytes, unsigned nmalloc, unsigned ndalloc)
+{
+    hm_mutex_lock(&arena->lock);
+    arena->allocated_large += (size_t)bytes;
+    arena->nmalloc_large += nmalloc;
+    arena->ndalloc_large += ndalloc;
+    hm_mutex_unlock(&arena->lock);
+}
+
 bool arena_resize_large(chunk_t *c, void *p, size_t old_usize, size_t new_usize, bool zero)
 {
     arena_t *arena = c->arena;
@@ -123,21 +132,15 @@ bool arena_resize_large(chunk_t *c, void *p, size_t old_usize, size_t new_usize,
     return ok;
 }
 
-/* Dirty pages an arena may keep: an eighth of its active pages, at least opt_dirty_min.  Pages
- * a program just freed are likely to be reused soon; keeping a bounded share avoids page
- * faults on that reuse, purging the oldest first bounds RSS. */
+/* Freed pages are purged by age (dirty_decay_ms), not by amount: pages a program frees and
+ * soon reuses cost no page faults, and pages left idle go back to the kernel within the decay
+ * time (from here, the background thread, or any thread's slow path). */
 void arena_purge(arena_t *arena, bool all)
 {
-    pagealloc_t *pa = &arena->pa;
-    if (all) {
+    if (all)
         extent_purge(arena, 0);
-        return;
-    }
-    size_t limit = pa->nactive >> 3;
-    if (limit < opt_dirty_min_pages)
-        limit = opt_dirty_min_pages;
-    if (pa->ndirty > limit)
-        extent_purge(arena, limit >> 1);
+    else
+        arena_decay(arena, arena_clock_now());
 }
 
 void arena_decay(arena_t *arena, uint64_t now_ms)

@@ -37,6 +37,8 @@ void *arena_alloc_large(arena_t *arena, size_t usize, size_t alignment, bool zer
 /* Free p, which lies in chunk c at page pi whose page-map entry is pm (already validated). */
 void arena_dalloc_small(chunk_t *c, void *p, unsigned cls, const char *func);
 void arena_dalloc_large(chunk_t *c, void *p);
+/* Count a huge block (a mapping of its own) in arena's large-block statistics. */
+void arena_account_large(arena_t *arena, ptrdiff_t bytes, unsigned nmalloc, unsigned ndalloc);
 /* Resize the large block p (in chunk c) in place between large classes; false when it cannot
  * grow there.  With zero, the added bytes read as zero. */
 bool arena_resize_large(chunk_t *c, void *p, size_t old_usize, size_t new_usize, bool zero);

@@ -9,12 +9,11 @@ unsigned opt_narenas = 0;
 bool opt_tcache = true;
 bool opt_stats_print = false;
 bool opt_abort_conf = false;
-size_t opt_dirty_min_pages = 1024;
 size_t opt_tcache_max = 14336; /* SMALL_MAXCLASS */
 int64_t opt_dirty_decay_ms = 10000;
 unsigned opt_junk = 0;
 bool opt_zero = false;
-bool opt_background_thread = false;
+bool opt_background_thread = true;
 bool opt_check_sized = HM_CONFIG_DEBUG;
 const char *opt_percpu_arena = "disabled";
 
@@ -54,12 +53,14 @@ static bool conf_word(const char *v, size_t vlen, const char *word)
     return strlen(word) == vlen && !memcmp(v, word, vlen);
 }
 
+static bool conf_had_error; /* abort_conf applies to errors anywhere in the strings */
+
 static void conf_error(const char *what, const char *opt, size_t len, const char *source)
 {
+    conf_had_error = true;
     char buf[256];
     size_t n = 0;
-    const char *parts[] = {"hmalloc: ", what, " '", NULL, "' in ", source,
-                           opt_abort_conf ? " (abort_conf)\n" : " (ignored)\n"};
+    const char *parts[] = {"hmalloc: ", what, " '", NULL, "' in ", source, " (ignored)\n"};
     for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
         const char *s = parts[i] ? parts[i] : opt;
         size_t l = parts[i] ? strlen(s) : len;
@@ -69,8 +70,6 @@ static void conf_error(const char *what, const char *opt, size_t len, const char
         n += l;
     }
     hm_write_stderr(buf, n);
-    if (opt_abort_conf)
-        abort();
 }
 
 static bool conf_value(const opt_desc_t *o, const char *v, size_t vlen)
@@ -126,13 +125,20 @@ static bool conf_value(const opt_desc_t *o, const char *v, size_t vlen)
 
 void conf_parse(const char *s, const char *source)
 {
+    const char *whole = s;
+    bool empty_item = false;
     while (s && *s) {
         const char *end = strchr(s, ',');
         size_t len = end ? (size_t)(end - s) : strlen(s);
         const char *colon = memchr(s, ':', len);
-        if (len == 0) {
-            /* empty item (",,"): nothing to do */
-        } else if (!colon) {
+        if (len == 0 || (end && !end[1])) {
+            empty_item = true; /* ",," or a trailing comma: said once for the string below */
+            if (len == 0) {
+                s = end ? end + 1 : NULL;
+                continue;
+            }
+        }
+        if (!colon) {
             conf_error("malformed option", s, len, source);
         } else {
             size_t klen = (size_t)(colon - s);
@@ -147,6 +153,8 @@ void conf_parse(const char *s, const char *source)
         }
         s = end ? end + 1 : NULL;
     }
+    if (empty_item)
+        conf_error("empty item in options", whole, strlen(whole), source);
 }
 
 void conf_boot(void)
@@ -154,4 +162,9 @@ void conf_boot(void)
     if (&HM_NAME(malloc_conf) != NULL)
         conf_parse(HM_NAME(malloc_conf), "malloc_conf");
     conf_parse(getenv("HMALLOC_CONF"), "HMALLOC_CONF");
+    if (conf_had_error && opt_abort_conf) {
+        static const char msg[] = "hmalloc: aborting on the option errors above (abort_conf)\n";
+        hm_write_stderr(msg, sizeof(msg) - 1);
+        abort();
+    }
 }

@@ -11,7 +11,6 @@ extern unsigned opt_narenas;        /* 0: four per CPU */
 extern bool opt_tcache;             /* per-thread caches */
 extern bool opt_stats_print;        /* print statistics at exit */
 extern bool opt_abort_conf;         /* abort on a bad option */
-extern size_t opt_dirty_min_pages;  /* dirty pages an arena may always keep */
 extern size_t opt_tcache_max;       /* largest size class kept in thread caches */
 extern int64_t opt_dirty_decay_ms;  /* -1: never purge by age */
 #define JUNK_ALLOC 1u

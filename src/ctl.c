@@ -3,6 +3,8 @@
  * wrong length, EPERM for writing a read-only value (or reading/writing an action). */
 #include "ctl.h"
 #include "arena.h"
+#include "background.h"
+#include "base.h"
 #include "conf.h"
 #include "huge.h"
 #include "stats.h"
@@ -72,21 +74,52 @@ static bool arena_index_ok(size_t i) { return i < ctl_narenas() || i == ARENAS_A
 static bool bin_index_ok(size_t i) { return i < NSMALL; }
 static bool lextent_index_ok(size_t i) { return i < NCLASSES - NSMALL; }
 
-/* ---- top level ---------------------------------------------------------------------------- */
+/* ---- the statistics snapshot -------------------------------------------------------------- */
 
-static uint64_t ctl_epoch = 1;
+/* As jemalloc's: stats.* report the values of the last refresh (writing epoch), taken on first
+ * use too; everything else is live.  Guarded by ctl_lock. */
+static hm_mutex_t ctl_lock = HM_MUTEX_INITIALIZER;
+static uint64_t ctl_epoch;
+static stats_totals_t snap_totals;
+static arena_stats_t *snap_arenas[MAX_ARENAS];
+
+static void ctl_refresh_locked(void)
+{
+    stats_gather(&snap_totals);
+    unsigned n = __atomic_load_n(&narenas_total, __ATOMIC_ACQUIRE);
+    for (unsigned i = 0; i < n; i++) {
+        arena_t *a = __atomic_load_n(&arenas[i], __ATOMIC_ACQUIRE);
+        if (!a)
+            continue;
+        if (!snap_arenas[i] && !(snap_arenas[i] = base_alloc(sizeof(arena_stats_t))))
+            continue;
+        memset(snap_arenas[i], 0, sizeof(arena_stats_t));
+        stats_arena_add(a, snap_arenas[i]);
+    }
+    ctl_epoch++;
+}
+
+static void ctl_snapshot_begin(void)
+{
+    hm_mutex_lock(&ctl_lock);
+    if (ctl_epoch == 0)
+        ctl_refresh_locked();
+}
+
+/* ---- top level ---------------------------------------------------------------------------- */
 
 HANDLER(h_version) { UNUSED_MIB; RO(const char *, PACKAGE_VERSION); }
 
 HANDLER(h_epoch)
 {
     UNUSED_MIB;
-    if (newp) {
-        if (newlen != sizeof(uint64_t))
-            return EINVAL;
-        __atomic_add_fetch(&ctl_epoch, 1, __ATOMIC_RELAXED); /* statistics are read live */
-    }
-    uint64_t e = __atomic_load_n(&ctl_epoch, __ATOMIC_RELAXED);
+    if (newp && newlen != sizeof(uint64_t))
+        return EINVAL;
+    ctl_snapshot_begin();
+    if (newp)
+        ctl_refresh_locked();
+    uint64_t e = ctl_epoch;
+    hm_mutex_unlock(&ctl_lock);
     return ctl_read(oldp, oldlenp, &e, sizeof(e));
 }
 
@@ -367,8 +400,9 @@ static const ctl_node_t config_children[] = {
 
 static stats_totals_t ctl_totals(void)
 {
-    stats_totals_t t;
-    stats_gather(&t);
+    ctl_snapshot_begin();
+    stats_totals_t t = snap_totals;
+    hm_mutex_unlock(&ctl_lock);
     return t;
 }
 
@@ -379,17 +413,16 @@ HANDLER(h_stats_mapped) { UNUSED_MIB; RO(size_t, ctl_totals().mapped); }
 HANDLER(h_stats_metadata) { UNUSED_MIB; RO(size_t, ctl_totals().metadata); }
 HANDLER(h_stats_retained) { UNUSED_MIB; RO(size_t, 0); /* unused chunks are unmapped */ }
 
-/* Statistics of arena mib[2], or of all arenas merged for MALLCTL_ARENAS_ALL. */
+/* Snapshot statistics of arena mib[2], or of all arenas merged for MALLCTL_ARENAS_ALL. */
 static arena_stats_t ctl_arena_stats(size_t ind)
 {
     arena_stats_t s;
     memset(&s, 0, sizeof(s));
-    unsigned n = __atomic_load_n(&narenas_total, __ATOMIC_ACQUIRE);
-    for (unsigned i = 0; i < n; i++) {
-        arena_t *a = __atomic_load_n(&arenas[i], __ATOMIC_ACQUIRE);
-        if (a && (ind == ARENAS_ALL || ind == i))
-            stats_arena_add(a, &s);
-    }
+    ctl_snapshot_begin();
+    for (unsigned i = 0; i < MAX_ARENAS; i++)
+        if (snap_arenas[i] && (ind == ARENAS_ALL || ind == i))
+            stats_arena_merge(&s, snap_arenas[i]);
+    hm_mutex_unlock(&ctl_lock);
     return s;
 }
 
@@ -457,6 +490,22 @@ static const ctl_node_t stats_children[] = {
     {"arenas", NULL, 0, &sa_idx, NULL, NULL},
 };
 
+/* ---- background_thread ------------------------------------------------------------------- */
+
+HANDLER(h_background_thread)
+{
+    UNUSED_MIB;
+    bool old = opt_background_thread;
+    if (newp) {
+        if (newlen != sizeof(bool))
+            return EINVAL;
+        opt_background_thread = *(const bool *)newp;
+        if (!opt_background_thread)
+            background_stop(); /* slow paths purge from now on */
+    }
+    return ctl_read(oldp, oldlenp, &old, sizeof(old));
+}
+
 /* ---- root --------------------------------------------------------------------------------- */
 
 #define NODES(a) a, sizeof(a) / sizeof(a[0])
@@ -470,6 +519,7 @@ static const ctl_node_t root_children[] = {
     {"opt", NODES(opt_children), NULL, NULL, NULL},
     {"config", NODES(config_children), NULL, NULL, NULL},
     {"stats", NODES(stats_children), NULL, NULL, NULL},
+    {"background_thread", NULL, 0, NULL, NULL, h_background_thread},
 };
 static const ctl_node_t ctl_root = {"", NODES(root_children), NULL, NULL, NULL};
 
@@ -495,11 +545,15 @@ int ctl_nametomib(const char *name, size_t *mibp, size_t *miblenp)
     const ctl_node_t *node = &ctl_root;
     size_t depth = 0;
     const char *s = name;
-    while (*s) {
+    if (!*s)
+        return ENOENT;
+    for (;;) {
         if (depth == *miblenp)
             break; /* a MIB prefix was asked for */
         const char *dot = strchr(s, '.');
         size_t len = dot ? (size_t)(dot - s) : strlen(s);
+        if (len == 0)
+            return ENOENT; /* empty component: "a..b", ".a", "a." */
         if (node->indexed) {
             size_t i;
             if (!parse_index(s, len, &i) || !node->indexed->index_ok(i))
@@ -558,3 +612,7 @@ int ctl_byname(const char *name, void *oldp, size_t *oldlenp, void *newp, size_t
         return err;
     return ctl_bymib(mib, miblen, oldp, oldlenp, newp, newlen);
 }
+
+void ctl_prefork(void) { hm_mutex_lock(&ctl_lock); }
+void ctl_postfork_parent(void) { hm_mutex_unlock(&ctl_lock); }
+void ctl_postfork_child(void) { hm_mutex_init(&ctl_lock); }

@@ -11,4 +11,8 @@ int ctl_bymib(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, voi
               size_t newlen);
 int ctl_byname(const char *name, void *oldp, size_t *oldlenp, void *newp, size_t newlen);
 
+void ctl_prefork(void);
+void ctl_postfork_parent(void);
+void ctl_postfork_child(void);
+
 #endif

@@ -106,8 +106,6 @@ void *extent_alloc(struct arena *arena, size_t npages, size_t align_pages, unsig
     size_t start = (size_t)(r - c->runs), len = r->npages;
     uint8_t flags = r->flags;
     uint64_t since = r->dirty_since;
-    if (len == CHUNK_USABLE_PAGES && pa->spare == c)
-        pa->spare = NULL;
     freerun_remove(pa, r);
 
     /* Carve the aligned run out; the lead and the tail stay free (their neighbours are not). */
@@ -152,17 +150,7 @@ static void extent_free_pages(struct arena *arena, chunk_t *c, size_t pi, size_t
         freerun_remove(pa, next);
         n += next->npages;
     }
-    run_t *r = freerun_insert(pa, c, pi, n, RUN_DIRTY, arena_clock_now());
-
-    if (n == CHUNK_USABLE_PAGES) {
-        if (pa->spare && pa->spare != c) {
-            freerun_remove(pa, r);
-            pa->nchunks--;
-            chunk_destroy(c);
-        } else {
-            pa->spare = c;
-        }
-    }
+    freerun_insert(pa, c, pi, n, RUN_DIRTY, arena_clock_now());
 }
 
 void extent_free(struct arena *arena, void *addr)
@@ -186,8 +174,6 @@ bool extent_grow(struct arena *arena, void *addr, size_t new_npages, unsigned cl
         return false;
     uint8_t flags = next->flags;
     uint64_t since = next->dirty_since;
-    if (len == CHUNK_USABLE_PAGES && pa->spare == c)
-        pa->spare = NULL;
     freerun_remove(pa, next);
     if (len > extra)
         freerun_insert(pa, c, end + extra, len - extra, flags, since);
@@ -211,34 +197,40 @@ void extent_shrink(struct arena *arena, void *addr, size_t new_npages, unsigned 
     extent_free_pages(arena, c, pi + new_npages, old - new_npages);
 }
 
-void extent_purge(struct arena *arena, size_t keep_pages)
+/* Give the oldest dirty run back to the kernel: a run that is a whole chunk unmaps the chunk
+ * (its header too), any other is purged with madvise.  False when the OS refused. */
+static bool purge_oldest(struct arena *arena)
 {
     pagealloc_t *pa = &arena->pa;
-    while (pa->ndirty > keep_pages && pa->dirty_head) {
-        run_t *r = pa->dirty_head;
-        chunk_t *c = chunk_of(r);
-        if (!os_purge(chunk_page_addr(c, (size_t)(r - c->runs)), (size_t)r->npages << LG_PAGE))
-            break;
+    run_t *r = pa->dirty_head;
+    chunk_t *c = chunk_of(r);
+    size_t n = r->npages;
+    if (n == CHUNK_USABLE_PAGES) {
+        freerun_remove(pa, r);
+        pa->nchunks--;
+        chunk_destroy(c);
+    } else {
+        if (!os_purge(chunk_page_addr(c, (size_t)(r - c->runs)), n << LG_PAGE))
+            return false;
         dirty_remove(pa, r);
         r->flags &= (uint8_t)~RUN_DIRTY;
-        pa->npurge_calls++;
-        pa->npurged_pages += r->npages;
     }
+    pa->npurge_calls++;
+    pa->npurged_pages += n;
+    return true;
+}
+
+void extent_purge(struct arena *arena, size_t keep_pages)
+{
+    while (arena->pa.ndirty > keep_pages && arena->pa.dirty_head && purge_oldest(arena))
+        ;
 }
 
 void extent_purge_older(struct arena *arena, uint64_t cutoff_ms)
 {
-    pagealloc_t *pa = &arena->pa;
-    while (pa->dirty_head && pa->dirty_head->dirty_since <= cutoff_ms) {
-        run_t *r = pa->dirty_head;
-        chunk_t *c = chunk_of(r);
-        if (!os_purge(chunk_page_addr(c, (size_t)(r - c->runs)), (size_t)r->npages << LG_PAGE))
-            break;
-        dirty_remove(pa, r);
-        r->flags &= (uint8_t)~RUN_DIRTY;
-        pa->npurge_calls++;
-        pa->npurged_pages += r->npages;
-    }
+    while (arena->pa.dirty_head && arena->pa.dirty_head->dirty_since <= cutoff_ms &&
+           purge_oldest(arena))
+        ;
 }
 
 bool extent_validate(struct arena *arena)

@@ -5,8 +5,9 @@
  * also kept oldest-first so they can be purged in the order they went idle.
  *
  * Everything here is guarded by the owning arena's lock (arena_t.lock).  Invariants between
- * calls: no two free runs are adjacent; ndirty is the page count of free runs flagged dirty;
- * at most one chunk that is entirely free is kept (spare); others are unmapped at once. */
+ * calls: no two free runs are adjacent; ndirty is the page count of free runs flagged dirty.
+ * A chunk that becomes entirely free stays mapped (a program that frees and allocates again
+ * pays no page faults) until its run is purged, which unmaps it. */
 #ifndef HM_EXTENT_H
 #define HM_EXTENT_H
 
@@ -18,7 +19,6 @@ typedef struct pagealloc {
     run_t *avail[CHUNK_USABLE_PAGES + 1];
     uint64_t avail_map[AVAIL_WORDS];
     run_t *dirty_head, *dirty_tail;
-    chunk_t *spare;
     size_t ndirty;  /* pages */
     size_t nactive; /* pages in slabs and large blocks */
     size_t nchunks;
@@ -37,7 +37,8 @@ void extent_free(struct arena *arena, void *addr);
 bool extent_grow(struct arena *arena, void *addr, size_t new_npages, unsigned cls, bool *zeroed);
 /* Shrink the large run at addr to new_npages pages of class cls; the tail becomes free. */
 void extent_shrink(struct arena *arena, void *addr, size_t new_npages, unsigned cls);
-/* Purge dirty runs, oldest first, until at most keep_pages dirty pages remain. */
+/* Purge dirty runs, oldest first, until at most keep_pages dirty pages remain; whole-chunk
+ * runs unmap their chunk. */
 void extent_purge(struct arena *arena, size_t keep_pages);
 /* Purge dirty runs that became dirty at or before cutoff_ms (arena_clock_now() time). */
 void extent_purge_older(struct arena *arena, uint64_t cutoff_ms);

@@ -112,7 +112,7 @@ void huge_decay(uint64_t cutoff_ms)
 
 size_t huge_cached_bytes(void) { return __atomic_load_n(&cache_bytes, __ATOMIC_RELAXED); }
 
-void *huge_alloc(size_t usize, size_t alignment, bool *zeroed)
+void *huge_alloc(struct arena *arena, size_t usize, size_t alignment, bool *zeroed)
 {
     size_t maplen = ALIGN_UP(usize, PAGE);
     if (maplen < usize)
@@ -125,6 +125,8 @@ void *huge_alloc(size_t usize, size_t alignment, bool *zeroed)
     huge_t *h = cache_take(maplen, alignment);
     if (h) {
         h->usize = usize;
+        h->arena = arena;
+        arena_account_large(arena, (ptrdiff_t)usize, 1, 0);
         *zeroed = false;
         __atomic_add_fetch(&huge_allocated, usize, __ATOMIC_RELAXED);
         __atomic_add_fetch(&huge_nmalloc, 1, __ATOMIC_RELAXED);
@@ -147,6 +149,8 @@ void *huge_alloc(size_t usize, size_t alignment, bool *zeroed)
         huge_desc_put(h);
         return NULL;
     }
+    h->arena = arena;
+    arena_account_large(arena, (ptrdiff_t)usize, 1, 0);
     __atomic_add_fetch(&huge_allocated, usize, __ATOMIC_RELAXED);
     __atomic_add_fetch(&huge_nmalloc, 1, __ATOMIC_RELAXED);
     return p;
@@ -154,6 +158,7 @@ void *huge_alloc(size_t usize, size_t alignment, bool *zeroed)
 
 void huge_dalloc(huge_t *h)
 {
+    arena_account_large(h->arena, -(ptrdiff_t)h->usize, 0, 1);
     __atomic_sub_fetch(&huge_allocated, h->usize, __ATOMIC_RELAXED);
     __atomic_add_fetch(&huge_ndalloc, 1, __ATOMIC_RELAXED);
     h->usize = 0;
@@ -195,6 +200,7 @@ bool huge_resize_in_place(huge_t *h, size_t new_usize)
         huge_trim(h, new_maplen);
     }
     h->maplen = new_maplen;
+    arena_account_large(h->arena, (ptrdiff_t)(new_usize - h->usize), 0, 0);
     __atomic_add_fetch(&huge_allocated, new_usize - h->usize, __ATOMIC_RELAXED);
     h->usize = new_usize;
     return true;
@@ -219,6 +225,7 @@ void *huge_remap(huge_t *h, size_t new_usize)
     rtree_set_range(h->ptr, h->maplen, 0);
     h->ptr = q;
     h->maplen = new_maplen;
+    arena_account_large(h->arena, (ptrdiff_t)(new_usize - h->usize), 0, 0);
     __atomic_add_fetch(&huge_allocated, new_usize - h->usize, __ATOMIC_RELAXED);
     h->usize = new_usize;
     return q;

@@ -9,7 +9,10 @@
 
 #define HUGE_CACHE_MAX ((size_t)64 << 20) /* bytes of freed mappings kept for reuse */
 
+struct arena;
+
 typedef struct huge {
+    struct arena *arena; /* whose large-block statistics count it */
     void *ptr;          /* the user's pointer (start of the mapping) */
     size_t usize;       /* usable size: a size class; 0 while the mapping is cached (free) */
     size_t maplen;      /* bytes mapped */
@@ -20,7 +23,7 @@ typedef struct huge {
 
 /* A block of usize bytes aligned to alignment, or NULL.  *zeroed says whether it is known to
  * be zero (a fresh mapping) rather than a reused one. */
-void *huge_alloc(size_t usize, size_t alignment, bool *zeroed);
+void *huge_alloc(struct arena *arena, size_t usize, size_t alignment, bool *zeroed);
 /* Free h: its mapping is kept in a bounded cache for reuse (so a program that frees and
  * allocates big blocks in a loop does not fault every page in again) and unmapped once it
  * is older than dirty_decay_ms or the cache is full; blocks above HUGE_CACHE_MAX are unmapped

@@ -2,8 +2,10 @@
  * (see init.h). */
 #include "init.h"
 #include "arena.h"
+#include "background.h"
 #include "base.h"
 #include "conf.h"
+#include "ctl.h"
 #include "huge.h"
 #include "rtree.h"
 #include "stats.h"
@@ -93,6 +95,8 @@ static void hm_prefork(void)
     if (!hm_initialized)
         return;
     hm_mutex_lock(&init_lock);
+    ctl_prefork();
+    background_prefork();
     tcache_prefork();
     arena_prefork();
     huge_prefork();
@@ -109,6 +113,8 @@ static void hm_postfork_parent(void)
     huge_postfork_parent();
     arena_postfork_parent();
     tcache_postfork_parent();
+    background_postfork_parent();
+    ctl_postfork_parent();
     hm_mutex_unlock(&init_lock);
 }
 
@@ -123,6 +129,8 @@ static void hm_postfork_child(void)
     huge_postfork_child();
     arena_postfork_child();
     tcache_postfork_child();
+    background_postfork_child();
+    ctl_postfork_child();
     hm_mutex_init(&init_lock);
 }
 
@@ -170,9 +178,12 @@ bool hm_init_slow(void)
     return ok;
 }
 
-__attribute__((destructor)) static void hm_exit_stats(void)
+__attribute__((destructor)) static void hm_exit(void)
 {
-    if (!hm_initialized || !opt_stats_print)
+    if (!hm_initialized)
+        return;
+    background_stop();
+    if (!opt_stats_print)
         return;
     struct stat st;
     if (stats_fd >= 0 && fstat(stats_fd, &st) == 0 && st.st_dev == stats_fd_st.st_dev &&

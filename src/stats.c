@@ -48,6 +48,33 @@ void stats_arena_add(arena_t *a, arena_stats_t *s)
     hm_mutex_unlock(&a->lock);
 }
 
+void stats_arena_merge(arena_stats_t *dst, const arena_stats_t *src)
+{
+    dst->nthreads += src->nthreads;
+    dst->pactive += src->pactive;
+    dst->pdirty += src->pdirty;
+    dst->nchunks += src->nchunks;
+    dst->small_allocated += src->small_allocated;
+    dst->large_allocated += src->large_allocated;
+    dst->small_nmalloc += src->small_nmalloc;
+    dst->small_ndalloc += src->small_ndalloc;
+    dst->large_nmalloc += src->large_nmalloc;
+    dst->large_ndalloc += src->large_ndalloc;
+    dst->npurge_calls += src->npurge_calls;
+    dst->npurged_pages += src->npurged_pages;
+    for (unsigned c = 0; c < NSMALL; c++) {
+        bin_stats_t *d = &dst->bins[c];
+        const bin_stats_t *b = &src->bins[c];
+        d->nmalloc += b->nmalloc;
+        d->ndalloc += b->ndalloc;
+        d->nfills += b->nfills;
+        d->nflushes += b->nflushes;
+        d->nslabs_created += b->nslabs_created;
+        d->curregs += b->curregs;
+        d->curslabs += b->curslabs;
+    }
+}
+
 void stats_gather(stats_totals_t *t)
 {
     memset(t, 0, sizeof(*t));
@@ -62,8 +89,7 @@ void stats_gather(stats_totals_t *t)
         t->active += s.pactive << LG_PAGE;
         t->dirty += s.pdirty << LG_PAGE;
     }
-    t->allocated += huge_allocated_bytes();
-    t->active += huge_allocated_bytes();
+    t->active += huge_allocated_bytes(); /* huge blocks' bytes are in their arenas' large.allocated */
     t->dirty += huge_cached_bytes();
     t->mapped = os_mapped_bytes();
     t->metadata = base_allocated_bytes();

@@ -31,6 +31,8 @@ typedef struct arena_stats {
 } arena_stats_t;
 
 void stats_gather(stats_totals_t *t);
+/* Add the counters of src to dst. */
+void stats_arena_merge(arena_stats_t *dst, const arena_stats_t *src);
 /* Add arena's counters to *s (call with a zeroed *s; several calls merge arenas). */
 void stats_arena_add(struct arena *arena, arena_stats_t *s);
 void stats_print(void (*write_cb)(void *, const char *), void *cbopaque, const char *opts);

@@ -1,6 +1,7 @@
 /* tcache.c: the slow paths of the thread caches: refill, flush, creation, thread exit
  * (see tcache.h). */
 #include "tcache.h"
+#include "background.h"
 #include "base.h"
 #include "conf.h"
 
@@ -108,6 +109,7 @@ void *tcache_alloc_refill(tcache_t *tc, unsigned cls)
     tbin_t *b = &tc->bins[cls];
     unsigned want = b->cap / 2;
     unsigned got = bin_fill(tc->arena, cls, b->stack, want);
+    background_tick();
     if (!got)
         return NULL;
     for (unsigned i = 0, j = got - 1; i < j; i++, j--) {
@@ -150,6 +152,7 @@ void tcache_free_flush(tcache_t *tc, void *p, unsigned cls)
     b->n -= nflush;
     *(uintptr_t *)p = tcache_tag(p);
     b->stack[b->n++] = p;
+    background_tick();
 }
 
 /* p carries a cache tag: it is a double free if it sits in this cache or is free in its slab;

@@ -1,0 +1,202 @@
+/* ext_test.h: helpers shared by the tests of the jemalloc-compatible extended API
+ * (test/api/ext_*_test.c): checks that name the failing case, byte patterns, typed mallctl
+ * reads that fail the test with the name and error, and a private-arena helper.
+ *
+ * Self-contained on purpose (it does not include api_test.h), so that these tests only depend
+ * on <hmalloc.h>.  EXT_NAME is the word the allocator's messages and its JSON statistics carry,
+ * EXT_CONF_ENV the variable its options are read from; both can be overridden on the command
+ * line, which lets the tests be run against another allocator with the same API. */
+#ifndef HM_EXT_TEST_H
+#define HM_EXT_TEST_H
+
+#include <errno.h>
+#include <inttypes.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <hmalloc.h>
+
+#include <cmocka.h>
+
+#ifndef EXT_NAME
+#define EXT_NAME "hmalloc"
+#endif
+#ifndef EXT_CONF_ENV
+#define EXT_CONF_ENV "HMALLOC_CONF"
+#endif
+
+#define EXT_KiB ((size_t)1 << 10)
+#define EXT_MiB ((size_t)1 << 20)
+#define EXT_COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Fail the current test with a message that says which case broke (sweeps run thousands). */
+#define CHECK(cond, ...)                                                                       \
+    do {                                                                                       \
+        if (!(cond)) {                                                                         \
+            print_error("%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond);               \
+            print_error(__VA_ARGS__);                                                          \
+            print_error("\n");                                                                 \
+            fail();                                                                            \
+        }                                                                                      \
+    } while (0)
+
+/* An opaque copy of x: the compiler can neither fold an allocation size nor warn about it. */
+static inline size_t ext_hide(size_t x)
+{
+    __asm__ volatile("" : "+r"(x));
+    return x;
+}
+
+static inline size_t ext_page(void)
+{
+    return (size_t)sysconf(_SC_PAGESIZE);
+}
+
+static inline int ext_aligned(const void *p, size_t align)
+{
+    return ((uintptr_t)p & (align - 1)) == 0;
+}
+
+/* Byte i of a position-dependent pattern: a block copied to a shifted place, truncated or
+ * overwritten does not match. */
+static inline unsigned char ext_pat(size_t i, unsigned seed)
+{
+    return (unsigned char)((i * 131u) ^ (i >> 9) ^ (seed * 29u) ^ 0x5a);
+}
+
+static inline void ext_fill(void *p, size_t n, unsigned seed)
+{
+    unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        b[i] = ext_pat(i, seed);
+}
+
+/* Offset of the first byte in [0, n) that differs from the pattern, or n. */
+static inline size_t ext_check(const void *p, size_t n, unsigned seed)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        if (b[i] != ext_pat(i, seed))
+            return i;
+    return n;
+}
+
+/* Offset of the first byte in [from, to) that is not c, or to.  Compares a word at a time
+ * (tests check tens of MiB). */
+static inline size_t ext_first_not(const void *p, size_t from, size_t to, unsigned char c)
+{
+    const unsigned char *b = p;
+    size_t i = from;
+    uint64_t w;
+    memset(&w, c, sizeof w);
+    while (i < to && (i & 7))
+        if (b[i] != c)
+            return i;
+        else
+            i++;
+    while (i + 64 <= to) {
+        const uint64_t *q = (const uint64_t *)(b + i);
+        uint64_t d = 0;
+        for (int k = 0; k < 8; k++)
+            d |= q[k] ^ w;
+        if (d)
+            break;
+        i += 64;
+    }
+    for (; i < to; i++)
+        if (b[i] != c)
+            return i;
+    return to;
+}
+
+/* ---- mallctl ---------------------------------------------------------------------------- */
+
+static inline void ext_vname(char *buf, size_t n, const char *fmt, va_list ap)
+{
+    int l = vsnprintf(buf, n, fmt, ap);
+    CHECK(l > 0 && (size_t)l < n, "mallctl name too long: %s", fmt);
+}
+
+/* Read a value of exactly `len` bytes; fails the test unless mallctl returns 0 and keeps the
+ * length. */
+static inline void ext_ctl_read(const char *name, void *out, size_t len)
+{
+    size_t sz = len;
+    int r = mallctl(name, out, &sz, NULL, 0);
+    CHECK(r == 0, "mallctl(\"%s\") read returned %d (%s)", name, r, strerror(r));
+    CHECK(sz == len, "mallctl(\"%s\") set *oldlenp to %zu, the type has %zu bytes", name, sz, len);
+}
+
+#define EXT_CTL_GETTER(fn, type)                                                               \
+    static inline type fn(const char *fmt, ...)                                                \
+    {                                                                                          \
+        char name[256];                                                                        \
+        va_list ap;                                                                            \
+        type v;                                                                                \
+        va_start(ap, fmt);                                                                     \
+        ext_vname(name, sizeof name, fmt, ap);                                                 \
+        va_end(ap);                                                                            \
+        memset(&v, 0, sizeof v);                                                               \
+        ext_ctl_read(name, &v, sizeof v);                                                      \
+        return v;                                                                              \
+    }
+
+EXT_CTL_GETTER(ctl_size, size_t)
+EXT_CTL_GETTER(ctl_ssize, ssize_t)
+EXT_CTL_GETTER(ctl_u64, uint64_t)
+EXT_CTL_GETTER(ctl_unsigned, unsigned)
+EXT_CTL_GETTER(ctl_bool, bool)
+EXT_CTL_GETTER(ctl_str, const char *)
+
+/* mallctl on a formatted name, returning its error number. */
+static inline int ctl_fmt(void *oldp, size_t *oldlenp, void *newp, size_t newlen, const char *fmt,
+                          ...)
+{
+    char name[256];
+    va_list ap;
+    va_start(ap, fmt);
+    ext_vname(name, sizeof name, fmt, ap);
+    va_end(ap);
+    return mallctl(name, oldp, oldlenp, newp, newlen);
+}
+
+/* Refresh the statistics (write "epoch"). */
+static inline void ext_refresh(void)
+{
+    uint64_t e = 1;
+    int r = mallctl("epoch", NULL, NULL, &e, sizeof e);
+    CHECK(r == 0, "writing \"epoch\" returned %d", r);
+}
+
+static inline void ext_tcache_flush(void)
+{
+    int r = mallctl("thread.tcache.flush", NULL, NULL, NULL, 0);
+    CHECK(r == 0, "\"thread.tcache.flush\" returned %d", r);
+}
+
+/* A new arena of our own (arenas.create): nothing else allocates from it. */
+static inline unsigned ext_new_arena(void)
+{
+    unsigned a = 0;
+    size_t sz = sizeof a;
+    int r = mallctl("arenas.create", &a, &sz, NULL, 0);
+    CHECK(r == 0, "\"arenas.create\" returned %d", r);
+    CHECK(sz == sizeof a, "\"arenas.create\" set *oldlenp to %zu", sz);
+    return a;
+}
+
+/* Flags that allocate from arena a with no thread cache: exact and deterministic. */
+static inline int ext_arena_flags(unsigned a)
+{
+    return MALLOCX_ARENA(a) | MALLOCX_TCACHE_NONE;
+}
+
+#endif /* HM_EXT_TEST_H */
