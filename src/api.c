@@ -217,7 +217,7 @@ HM_INLINE void *hm_malloc_inline(size_t size)
         tbin_t *b = &tc->bins[cls];
         if (likely(b->n)) {
             hm_tsd.allocated += sz_index2size_tab[cls];
-            return b->stack[--b->n];
+            return tcache_pop(b);
         }
     }
     return hm_alloc(size, 0, false);

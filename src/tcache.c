@@ -117,8 +117,8 @@ void *tcache_alloc_refill(tcache_t *tc, unsigned cls)
         b->stack[i] = b->stack[j];
         b->stack[j] = t;
     }
-    b->n = got - 1;
-    return b->stack[got - 1];
+    b->n = got;
+    return tcache_pop(b);
 }
 
 /* Return items[0 .. n) (all of class cls) to their bins, one lock per owning arena. */

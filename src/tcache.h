@@ -48,11 +48,20 @@ void tcache_free_flush(tcache_t *tc, void *p, unsigned cls);
 bool tcache_contains(tcache_t *tc, const void *p, unsigned cls);
 void tcache_free_suspect(tcache_t *tc, void *p, unsigned cls, const char *func);
 
+/* Pop a region and wipe its tag: a block the program frees without writing it first must not
+ * look like a cached one (every such free would take the double-free check's slow path). */
+HM_INLINE void *tcache_pop(tbin_t *b)
+{
+    void *p = b->stack[--b->n];
+    *(uintptr_t *)p = 0;
+    return p;
+}
+
 HM_INLINE void *tcache_alloc(tcache_t *tc, unsigned cls)
 {
     tbin_t *b = &tc->bins[cls];
     if (likely(b->n))
-        return b->stack[--b->n];
+        return tcache_pop(b);
     return tcache_alloc_refill(tc, cls);
 }
 
