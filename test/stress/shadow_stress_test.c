@@ -19,7 +19,7 @@
 #define NTHREADS 8
 #define LIVE 512  /* blocks each thread holds */
 #define NXCHG 256 /* exchange slots shared by all threads */
-#define OPS_PER_THREAD 400000
+#define OPS_PER_THREAD 600000
 
 enum how { BY_MALLOC, BY_CALLOC, BY_REALLOC, BY_POSIX_MEMALIGN, BY_ALIGNED_ALLOC, BY_MEMALIGN };
 static const char *const how_name[] = {"malloc",         "calloc",        "realloc",
@@ -53,8 +53,8 @@ static inline void *launder(void *p)
     return p;
 }
 
-__attribute__((format(printf, 3, 4))) static void report_bad(const struct blk *b, int self, const char *fmt,
-                                                       ...)
+__attribute__((format(printf, 3, 4))) static void report_bad(const struct blk *b, int self,
+                                                             const char *fmt, ...)
 {
     char msg[256];
     va_list ap;
@@ -223,7 +223,8 @@ static int realloc_block(struct blk *b, uint64_t *rng, uint64_t new_id, int self
     size_t keep = old_size < size ? old_size : size;
     size_t off = stress_check(p, keep, old_key);
     if (off != keep) {
-        report_bad(&nb, self, "realloc from %zu lost the old contents at offset %zu", old_size, off);
+        report_bad(&nb, self, "realloc from %zu lost the old contents at offset %zu", old_size,
+                   off);
         return -1;
     }
     if (b->owner != self)
@@ -296,6 +297,8 @@ static void *shadow_worker(void *arg)
 static void test_shadow_model_threads(void **state)
 {
     (void)state;
+    atomic_store(&failed, 0);
+    atomic_store(&stop, 0);
     uint64_t seed = stress_seed();
     ops_per_thread = stress_scaled(OPS_PER_THREAD);
     print_message("seed %#llx (HMALLOC_STRESS_SEED replays the per-thread choices), %d threads x "
@@ -361,7 +364,7 @@ static void *producer(void *arg)
         }
         struct blk *b = &r->slots[head % RING];
         size_t size = stress_rand(&rng) % 16 == 0 ? stress_range(&rng, 1025, 32768)
-                                                   : stress_range(&rng, 1, 512);
+                                                  : stress_range(&rng, 1, 512);
         *b = (struct blk){.size = size, .id = n, .owner = r->pair, .how = BY_MALLOC};
         b->p = launder(malloc(size));
         if (check_new(b, natural_align(size), r->pair) != 0)
@@ -413,6 +416,8 @@ static void test_producer_consumer_memory_reused(void **state)
     static struct ring rings[PC_PAIRS];
     uint64_t seed = stress_seed();
     size_t nblocks = stress_scaled(PC_BLOCKS);
+    atomic_store(&failed, 0);
+    atomic_store(&stop, 0);
     atomic_store(&cross_frees, 0);
 
     /* Warm up: the caches and arenas reach their working size. */

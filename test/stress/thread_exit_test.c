@@ -3,7 +3,8 @@
  * Servers with thread pools that come and go, and programs that start a thread per task, rely on
  * memory that an exited thread cached (its thread cache) or left behind being reused.  Thousands
  * of short-lived threads each allocate and free blocks of many sizes, leave some blocks for the
- * main thread to free, and some free and allocate inside their own thread-specific-data
+ * main thread to free after they are gone, hand some to a collector thread that frees them while
+ * they are exiting, and some free and allocate inside their own thread-specific-data
  * destructors, which run after the allocator's own thread-exit cleanup may have.  The resident
  * size after the run is compared with the size after a warm-up: if each exiting thread kept its
  * cache, its metadata or what it allocated while exiting, the process would grow by a little
@@ -16,9 +17,9 @@
 
 #define NTHREADS 20000
 #define WARMUP 500
-#define BATCH 8     /* threads alive at once */
-#define LEFT 3      /* blocks each thread leaves for the main thread */
-#define LOCAL 160   /* blocks each thread allocates and frees itself */
+#define BATCH 8   /* threads alive at once */
+#define LEFT 3    /* blocks each thread leaves for the main thread */
+#define LOCAL 160 /* blocks each thread allocates and frees itself */
 #define RSS_SLACK (32 * MIB)
 
 struct job {
@@ -33,6 +34,62 @@ struct job {
 static pthread_key_t late_key;
 static atomic_ulong late_runs;
 static atomic_int late_failed;
+
+/* Blocks handed to the collector: [next][size][pattern...], freed as soon as they arrive, which
+ * is often while the thread that allocated them is exiting. */
+#define HANDOFF 2
+struct handoff {
+    struct handoff *next;
+    size_t size;
+};
+static pthread_mutex_t handoff_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct handoff *handoff_head;
+static atomic_int collector_stop;
+static atomic_ulong collected;
+
+static uint64_t handoff_key(const struct handoff *h) { return stress_key((uintptr_t)h, h->size); }
+
+static int hand_off(size_t size)
+{
+    struct handoff *h = malloc(size);
+    if (h == NULL)
+        return -1;
+    h->size = size;
+    stress_fill(h + 1, size - sizeof *h, handoff_key(h));
+    pthread_mutex_lock(&handoff_lock);
+    h->next = handoff_head;
+    handoff_head = h;
+    pthread_mutex_unlock(&handoff_lock);
+    return 0;
+}
+
+static void *collector(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        int stopping = atomic_load(&collector_stop);
+        pthread_mutex_lock(&handoff_lock);
+        struct handoff *h = handoff_head;
+        handoff_head = NULL;
+        pthread_mutex_unlock(&handoff_lock);
+        if (h == NULL) {
+            if (stopping)
+                return NULL;
+            struct timespec ts = {0, 50000};
+            nanosleep(&ts, NULL);
+            continue;
+        }
+        while (h != NULL) {
+            struct handoff *next = h->next;
+            size_t body = h->size - sizeof *h;
+            if (stress_check(h + 1, body, handoff_key(h)) != body)
+                atomic_store(&late_failed, 1);
+            free(h);
+            atomic_fetch_add(&collected, 1);
+            h = next;
+        }
+    }
+}
 
 static size_t thread_size(uint64_t *rng)
 {
@@ -110,7 +167,15 @@ static void *short_lived(void *arg)
             j->failed = 1;
             return NULL;
         }
-        stress_fill(j->left[i], j->left_size[i], stress_key((uintptr_t)j->left[i], j->left_size[i]));
+        stress_fill(j->left[i], j->left_size[i],
+                    stress_key((uintptr_t)j->left[i], j->left_size[i]));
+    }
+
+    for (int i = 0; i < HANDOFF; i++) {
+        if (hand_off(stress_range(&rng, sizeof(struct handoff), 4000)) != 0) {
+            j->failed = 1;
+            return NULL;
+        }
     }
 
     /* Every other thread frees and allocates from a destructor at exit. */
@@ -160,10 +225,16 @@ static void test_many_threads_rss_bounded(void **state)
     if (nthreads < 2 * WARMUP)
         nthreads = 2 * WARMUP;
     assert_int_equal(pthread_key_create(&late_key, late_destructor), 0);
+    pthread_t coll;
+    assert_int_equal(pthread_create(&coll, NULL, collector, NULL), 0);
 
     run_threads(0, WARMUP, seed);
     size_t rss0 = stress_rss();
     run_threads(WARMUP, nthreads, seed);
+    atomic_store(&collector_stop, 1);
+    assert_int_equal(pthread_join(coll, NULL), 0);
+    assert_int_equal(atomic_load(&late_failed), 0);
+    assert_int_equal(atomic_load(&collected), (unsigned long)nthreads * HANDOFF);
     size_t rss1 = stress_rss();
 
     print_message("%d threads: RSS after %d: %zu KiB, after all: %zu KiB (%+ld KiB); %lu "
@@ -178,9 +249,10 @@ static void test_many_threads_rss_bounded(void **state)
  * blocks left behind by dead threads are not stranded in an arena or a cache no one allocates
  * from.  Each round a new thread allocates about 4 MB in small blocks and exits; the main thread
  * checks and frees them.  Warm-up rounds let every arena get its share first (new threads may be
- * spread over several arenas); after that the process must not grow by 4 MB a round. */
-#define DEAD_ROUNDS 60
-#define DEAD_WARMUP 16
+ * spread over the arenas in turn, and memory freed into one is reused when a thread next lands
+ * there); after that the process must not grow by 4 MB a round. */
+#define DEAD_ROUNDS 36 /* measured, after the warm-up */
+#define DEAD_WARMUP 24 /* at least; two rounds an arena when there are more */
 #define DEAD_BLOCKS 4000
 #define DEAD_SIZE 1000
 
@@ -209,16 +281,28 @@ static void *allocate_and_exit(void *arg)
     return NULL;
 }
 
+/* How many arenas threads are spread over: hmalloc says (HMALLOC_CONF=narenas:N changes it);
+ * otherwise assume the usual four per CPU. */
+static int narenas(void)
+{
+#ifdef HMALLOC_VERSION
+    unsigned n = 0;
+    size_t len = sizeof n;
+    if (mallctl("opt.narenas", &n, &len, NULL, 0) == 0 && n > 0)
+        return (int)n;
+#endif
+    return 4 * (int)sysconf(_SC_NPROCESSORS_ONLN);
+}
+
 static void test_blocks_of_dead_threads_reused(void **state)
 {
     (void)state;
     static struct dead_job d;
-    int rounds = (int)stress_scaled(DEAD_ROUNDS);
-    if (rounds < 2 * DEAD_WARMUP)
-        rounds = 2 * DEAD_WARMUP;
+    int warmup = 2 * narenas() > DEAD_WARMUP ? 2 * narenas() : DEAD_WARMUP;
+    int rounds = warmup + (int)stress_scaled(DEAD_ROUNDS);
     size_t rss0 = 0;
     for (int round = 0; round < rounds; round++) {
-        if (round == DEAD_WARMUP)
+        if (round == warmup)
             rss0 = stress_rss();
         memset(&d, 0, sizeof d);
         d.round = round;
@@ -232,10 +316,11 @@ static void test_blocks_of_dead_threads_reused(void **state)
         }
     }
     size_t rss1 = stress_rss();
-    print_message("%d rounds of %d KB freed after their thread exited: RSS after %d rounds %zu KiB, "
-                  "after all %zu KiB (%+ld KiB)\n",
-                  rounds, DEAD_BLOCKS * DEAD_SIZE / 1000, DEAD_WARMUP, rss0 >> 10, rss1 >> 10,
-                  ((long)rss1 - (long)rss0) / 1024);
+    print_message(
+        "%d rounds of %d KB freed after their thread exited: RSS after %d rounds %zu KiB, "
+        "after all %zu KiB (%+ld KiB)\n",
+        rounds, DEAD_BLOCKS * DEAD_SIZE / 1000, warmup, rss0 >> 10, rss1 >> 10,
+        ((long)rss1 - (long)rss0) / 1024);
     assert_true(rss1 < rss0 + RSS_SLACK);
 }
 
