@@ -70,7 +70,9 @@ static unsigned ctl_narenas(void)
     unsigned t = __atomic_load_n(&narenas_total, __ATOMIC_ACQUIRE);
     return t > narenas_auto ? t : narenas_auto;
 }
-static bool arena_index_ok(size_t i) { return i < ctl_narenas() || i == ARENAS_ALL; }
+static bool arena_index_ok(size_t i) { return i <= ctl_narenas() || i == ARENAS_ALL; }
+/* "All arenas" is MALLCTL_ARENAS_ALL, or (as older jemalloc spelled it) arena.<narenas>. */
+static size_t arena_index_resolve(size_t i) { return i == ctl_narenas() ? ARENAS_ALL : i; }
 static bool bin_index_ok(size_t i) { return i < NSMALL; }
 static bool lextent_index_ok(size_t i) { return i < NCLASSES - NSMALL; }
 
@@ -318,7 +320,7 @@ static void huge_purge_for(size_t ind, bool all)
 HANDLER(h_arena_purge)
 {
     NEITHER();
-    arena_each(mib[1], arena_purge_all);
+    arena_each(arena_index_resolve(mib[1]), arena_purge_all);
     huge_purge_for(mib[1], true);
     return 0;
 }
@@ -326,7 +328,7 @@ HANDLER(h_arena_purge)
 HANDLER(h_arena_decay)
 {
     NEITHER();
-    arena_each(mib[1], arena_decay_now);
+    arena_each(arena_index_resolve(mib[1]), arena_decay_now);
     huge_purge_for(mib[1], false);
     return 0;
 }
@@ -427,7 +429,7 @@ static arena_stats_t ctl_arena_stats(size_t ind)
 }
 
 #define ARENA_STAT(fn, type, field)                                                        \
-    HANDLER(fn) { RO(type, ctl_arena_stats(mib[2]).field); }
+    HANDLER(fn) { RO(type, ctl_arena_stats(arena_index_resolve(mib[2])).field); }
 ARENA_STAT(h_sa_nthreads, unsigned, nthreads)
 ARENA_STAT(h_sa_pactive, size_t, pactive)
 ARENA_STAT(h_sa_pdirty, size_t, pdirty)
@@ -440,7 +442,7 @@ ARENA_STAT(h_sa_large_allocated, size_t, large_allocated)
 ARENA_STAT(h_sa_large_nmalloc, uint64_t, large_nmalloc)
 ARENA_STAT(h_sa_large_ndalloc, uint64_t, large_ndalloc)
 #define BIN_STAT(fn, type, field)                                                          \
-    HANDLER(fn) { RO(type, ctl_arena_stats(mib[2]).bins[mib[4]].field); }
+    HANDLER(fn) { RO(type, ctl_arena_stats(arena_index_resolve(mib[2])).bins[mib[4]].field); }
 BIN_STAT(h_sab_nmalloc, uint64_t, nmalloc)
 BIN_STAT(h_sab_ndalloc, uint64_t, ndalloc)
 BIN_STAT(h_sab_curregs, size_t, curregs)
