@@ -259,12 +259,12 @@ HM_INLINE void hm_free_inline(void *p, const char *func)
     if (likely((e & RTREE_HUGE) == 0 && e != 0 && tc != NULL)) {
         chunk_t *c = (chunk_t *)e;
         uint32_t pm = c->pagemap[chunk_page_index(c, p)];
-        if (likely(pm_state(pm) == PM_SMALL)) {
+        if (likely(pm & PM_SMALL_BIT)) {
             unsigned cls = pm_cls(pm);
             bool exact;
             slab_region_index(pm_run_offset(pm, p), cls, &exact);
             if (likely(exact) && likely(tcache_free_try(tc, p, cls))) {
-                hm_tsd.deallocated += sz_small[cls].size;
+                hm_tsd.deallocated += sz_index2size_tab[cls];
                 return;
             }
         }
@@ -311,7 +311,7 @@ HM_INLINE void hm_sized_free_inline(void *p, size_t size, int flags, const char 
         if (likely((e & RTREE_HUGE) == 0 && e != 0 && tc != NULL)) {
             unsigned cls = sz_lut[(size + 7) >> 3];
             if (likely(tcache_free_try(tc, p, cls))) {
-                hm_tsd.deallocated += sz_small[cls].size;
+                hm_tsd.deallocated += sz_index2size_tab[cls];
                 return;
             }
         }

@@ -23,11 +23,13 @@
 struct arena;
 
 #define PM_STATE_SHIFT 8
+/* States are single bits, so the free fast path tests "small" with one instruction. */
 #define PM_FREE 0u
 #define PM_SMALL 1u
 #define PM_LARGE 2u
-#define PM_HEADER 3u
-#define PM_STATE_MASK (3u << PM_STATE_SHIFT)
+#define PM_HEADER 4u
+#define PM_STATE_MASK (7u << PM_STATE_SHIFT)
+#define PM_SMALL_BIT (PM_SMALL << PM_STATE_SHIFT)
 #define PM_POFF_SHIFT LG_PAGE /* (pm & ~PAGE_MASK) is the page's byte offset in its run */
 #define PM_CLS_MASK 0xffu
 

@@ -20,7 +20,7 @@ HM_INLINE void *slab_addr(run_t *slab)
  * region's first byte.  test/unit/sz_test checks this for every offset of every class. */
 HM_INLINE unsigned slab_region_index(uintptr_t off, unsigned cls, bool *exact)
 {
-    uint64_t r = sz_small[cls].recip, prod = off * r;
+    uint64_t r = sz_recip[cls], prod = off * r;
     *exact = (uint32_t)prod < r;
     return (unsigned)(prod >> 32);
 }

@@ -4,6 +4,7 @@
 uint8_t sz_lut[(LOOKUP_MAXCLASS >> 3) + 1];
 size_t sz_index2size_tab[NCLASSES];
 sz_small_info_t sz_small[NSMALL];
+uint32_t sz_recip[NSMALL];
 unsigned sz_nlarge_index;
 unsigned sz_huge_index;
 
@@ -53,6 +54,7 @@ void sz_boot(void)
         si->size = (uint32_t)sz_index2size_tab[i];
         sz_choose_slab(si);
         si->recip = (uint32_t)(((1ULL << 32) + si->size - 1) / si->size);
+        sz_recip[i] = si->recip;
     }
     sz_nlarge_index = NSMALL;
     sz_huge_index = sz_size2index_compute(LARGE_MAXCLASS) + 1;

@@ -31,6 +31,7 @@ typedef struct sz_small_info {
 extern uint8_t sz_lut[(LOOKUP_MAXCLASS >> 3) + 1];
 extern size_t sz_index2size_tab[NCLASSES];
 extern sz_small_info_t sz_small[NSMALL];
+extern uint32_t sz_recip[NSMALL]; /* sz_small[i].recip, packed for the free fast path */
 extern unsigned sz_nlarge_index;        /* index of LARGE_MINCLASS == NSMALL */
 extern unsigned sz_huge_index;          /* first class above LARGE_MAXCLASS */
 
