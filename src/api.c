@@ -534,8 +534,13 @@ HM_EXPORT size_t HM_NAME(xallocx)(void *p, size_t size, size_t extra, int flags)
     size_t target = umax;
     if (b.chunk && !b.small && target < LARGE_MINCLASS)
         target = LARGE_MINCLASS; /* a large block stays large */
-    if (b.huge && target <= LARGE_MAXCLASS)
+    if (b.huge && target <= LARGE_MAXCLASS) {
+        /* A mapping stays one: down to the smallest huge class at most, and never up (an
+         * over-aligned block of a run's size can be a mapping below that class). */
         target = sz_index2size(sz_huge_index);
+        if (target >= b.usize)
+            return b.usize;
+    }
     resize_in_place(p, &b, target, false);
     return b.usize;
 }

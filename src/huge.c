@@ -70,9 +70,11 @@ static void huge_trim(huge_t *h, size_t new_maplen)
 {
     uintptr_t keep_end = ALIGN_UP((uintptr_t)h->ptr + new_maplen, CHUNK);
     uintptr_t old_end = (uintptr_t)h->ptr + h->maplen;
-    os_remap_in_place(h->ptr, h->maplen, new_maplen);
+    /* The map entries go before the pages: once unmapped, the range may be mapped and
+     * registered by another thread at once, and clearing after would erase its entries. */
     if (keep_end < old_end)
         rtree_set_range((void *)keep_end, old_end - keep_end, 0);
+    os_remap_in_place(h->ptr, h->maplen, new_maplen);
     h->maplen = new_maplen;
 }
 
@@ -216,13 +218,15 @@ void *huge_remap(huge_t *h, size_t new_usize)
         os_unmap(q, new_maplen);
         return NULL;
     }
+    /* The old range leaves the map before its pages go (see huge_trim); only this thread uses
+     * the block meanwhile.  Both ranges start on a granule, so they share no entry. */
+    rtree_set_range(h->ptr, h->maplen, 0);
     if (!os_remap_to(h->ptr, h->maplen, q, new_maplen)) {
+        rtree_set_range(h->ptr, h->maplen, (uintptr_t)h | RTREE_HUGE);
         rtree_set_range(q, new_maplen, 0);
         os_unmap(q, new_maplen);
         return NULL;
     }
-    /* Both ranges start on a granule, so they share none: clearing the old one is safe. */
-    rtree_set_range(h->ptr, h->maplen, 0);
     h->ptr = q;
     h->maplen = new_maplen;
     arena_account_large(h->arena, (ptrdiff_t)(new_usize - h->usize), 0, 0);

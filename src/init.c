@@ -183,6 +183,7 @@ __attribute__((destructor)) static void hm_exit(void)
     if (!hm_initialized)
         return;
     background_stop();
+    tcache_unload();
     if (!opt_stats_print)
         return;
     struct stat st;

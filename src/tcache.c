@@ -291,6 +291,10 @@ bool tcache_explicit_destroy(unsigned id)
     return true;
 }
 
+/* The library is going away (exit, or dlclose of a plugin that linked hmalloc in): threads
+ * that end later must not call a destructor in unmapped code. */
+void tcache_unload(void) { pthread_key_delete(tcache_key); }
+
 void tcache_prefork(void)
 {
     hm_mutex_lock(&tcache_explicit_lock);

@@ -89,6 +89,7 @@ arena_t *tcache_thread_arena(void);
 /* Return every cached region of the calling thread's cache to the arenas. */
 void tcache_flush_all(tcache_t *tc);
 bool tcache_boot(void);
+void tcache_unload(void);
 /* Explicit caches (mallctl tcache.create / MALLOCX_TCACHE(id)): NULL for an unknown id. */
 bool tcache_explicit_create(unsigned *id);
 tcache_t *tcache_explicit_get(unsigned id);
