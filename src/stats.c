@@ -13,6 +13,17 @@
 #include <stdio.h>
 #include <string.h>
 
+/* Statistics of arena slot i into *s; false if the slot holds no arena. */
+static bool arena_stats_at(unsigned i, arena_stats_t *s)
+{
+    arena_t *a = __atomic_load_n(&arenas[i], __ATOMIC_ACQUIRE);
+    if (!a)
+        return false;
+    memset(s, 0, sizeof(*s));
+    stats_arena_add(a, s);
+    return true;
+}
+
 void stats_arena_add(arena_t *a, arena_stats_t *s)
 {
     s->nthreads += __atomic_load_n(&a->nthreads, __ATOMIC_RELAXED);
@@ -79,12 +90,9 @@ void stats_gather(stats_totals_t *t)
 {
     memset(t, 0, sizeof(*t));
     for (unsigned i = 0; i < __atomic_load_n(&narenas_total, __ATOMIC_ACQUIRE); i++) {
-        arena_t *a = __atomic_load_n(&arenas[i], __ATOMIC_ACQUIRE);
-        if (!a)
-            continue;
         arena_stats_t s;
-        memset(&s, 0, sizeof(s));
-        stats_arena_add(a, &s);
+        if (!arena_stats_at(i, &s))
+            continue;
         t->allocated += s.small_allocated + s.large_allocated;
         t->active += s.pactive << LG_PAGE;
         t->dirty += s.pdirty << LG_PAGE;
@@ -121,6 +129,7 @@ __attribute__((format(printf, 2, 3))) static void out(printer_t *pr, const char 
 
 typedef unsigned long long ull;
 
+
 static void print_text(printer_t *pr, bool per_arena, bool bins)
 {
     stats_totals_t t;
@@ -140,12 +149,9 @@ static void print_text(printer_t *pr, bool per_arena, bool bins)
     if (!per_arena)
         goto done;
     for (unsigned i = 0; i < __atomic_load_n(&narenas_total, __ATOMIC_ACQUIRE); i++) {
-        arena_t *a = __atomic_load_n(&arenas[i], __ATOMIC_ACQUIRE);
-        if (!a)
-            continue;
         arena_stats_t s;
-        memset(&s, 0, sizeof(s));
-        stats_arena_add(a, &s);
+        if (!arena_stats_at(i, &s))
+            continue;
         out(pr,
             "arena %u: threads %u chunks %zu active %zu dirty %zu purged %llu pages in %llu "
             "calls\n  small: allocated %zu nmalloc %llu ndalloc %llu\n"
@@ -201,12 +207,9 @@ static void print_json(printer_t *pr, bool per_arena, bool bins)
         out(pr, ",\n\"stats.arenas\": {");
         bool first = true;
         for (unsigned i = 0; i < __atomic_load_n(&narenas_total, __ATOMIC_ACQUIRE); i++) {
-            arena_t *a = __atomic_load_n(&arenas[i], __ATOMIC_ACQUIRE);
-            if (!a)
-                continue;
             arena_stats_t s;
-            memset(&s, 0, sizeof(s));
-            stats_arena_add(a, &s);
+            if (!arena_stats_at(i, &s))
+                continue;
             out(pr,
                 "%s\n\"%u\": {\"nthreads\": %u, \"pactive\": %zu, \"pdirty\": %zu, "
                 "\"npurge\": %llu, \"purged\": %llu, \"small\": {\"allocated\": %zu, "
