@@ -109,7 +109,6 @@ void *tcache_alloc_refill(tcache_t *tc, unsigned cls)
     tbin_t *b = &tc->bins[cls];
     unsigned want = b->cap / 2;
     unsigned got = bin_fill(tc->arena, cls, b->stack, want);
-    background_tick();
     if (!got)
         return NULL;
     for (unsigned i = 0, j = got - 1; i < j; i++, j--) {
@@ -118,7 +117,13 @@ void *tcache_alloc_refill(tcache_t *tc, unsigned cls)
         b->stack[j] = t;
     }
     b->n = got;
-    return tcache_pop(b);
+    void *p = tcache_pop(b);
+    /* Only now, with the cache consistent: the tick may start the background thread, and
+     * pthread_create allocates through this very cache.  (Ticking between the fill and
+     * setting n let that nested allocation hand out a region the outer fill then cached
+     * again: a block allocated twice, seen as double frees in fork children.) */
+    background_tick();
+    return p;
 }
 
 /* Return items[0 .. n) (all of class cls) to their bins, one lock per owning arena. */
