@@ -31,6 +31,7 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define HMALLOC_UNPREFIXED
@@ -93,6 +94,27 @@ static void flush_tcache(void)
 {
     if (mallctl("thread.tcache.flush", NULL, NULL, NULL, 0) != 0)
         child_die("thread.tcache.flush");
+}
+
+/* hmalloc starts its background purge thread lazily, the first time a slow path finds dirty
+ * memory (again in every fork child), and pthread_create allocates (glibc's TLS vector).
+ * Each child here starts it up front, from the free of a large block, so that this allocation
+ * does not happen in the middle of what is being checked. */
+bool background_thread_running(void);
+static void start_background_thread(void)
+{
+    bool enabled = false;
+    size_t len = sizeof(enabled);
+    if (mallctl("opt.background_thread", &enabled, &len, NULL, 0) != 0 || !enabled)
+        return;
+    for (int i = 0; i < 100 && !background_thread_running(); i++) {
+        static void *volatile keep;
+        keep = malloc(256 * KiB);
+        free(keep);
+        struct timespec ts = {0, 2 * 1000 * 1000}; /* ticks come at most every 10 ms */
+        if (!background_thread_running())
+            nanosleep(&ts, NULL);
+    }
 }
 
 /* ---- the cases (each runs in a child; returning from one means nothing aborted) ---------- */
@@ -719,10 +741,9 @@ static void child_run(const char *name)
     struct rlimit no_core = {0, 0};
     setrlimit(RLIMIT_CORE, &no_core); /* an expected abort should not leave a core file */
     alarm(CHILD_SECONDS);
-    /* The first free of a large block may start hmalloc's background purge thread, whose
-     * creation allocates (glibc's TLS vector, with calloc) and could be handed the block a case
-     * has just freed, making the case's second free a legitimate one.  Start it now. */
-    free(hide(malloc(hide_size(200 * KiB))));
+    /* Started in the middle of a case, the background thread's creation could be handed the
+     * block the case has just freed, making its second free a legitimate one. */
+    start_background_thread();
     const misuse_case_t *c = find_case(name);
     if (!c)
         child_die("unknown case");

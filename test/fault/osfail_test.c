@@ -81,7 +81,6 @@ typedef struct {
     uint64_t next_key;
     unsigned arena0; /* an arena created by the parent, for MALLOCX_ARENA */
     unsigned arena;  /* the arena this thread is bound to */
-    bool no_huge;    /* leave huge blocks out (see known_misses_avoided) */
 } mix_t;
 
 #define RULE(m, cond)                                                                          \
@@ -129,28 +128,6 @@ static bool zeroed(const void *p, size_t size)
     return true;
 }
 
-/* Known hmalloc bugs, steered around (so that `make check` stays green) unless
- * HMALLOC_TEST_KNOWN_MISSES=1 is set.
- *
- * TODO(hmalloc): cutting a huge block's mapping short (huge_trim) unmaps the tail before
- * clearing its granules in the chunk map, and huge_remap clears the old range after mremap has
- * freed it; a chunk or huge block another thread maps there in between loses its entry (and
- * freeing it aborts: "invalid pointer (not allocated by hmalloc)").  Until fixed, mixes that
- * run in several threads at once leave huge blocks out. */
-static bool known_misses_avoided(void)
-{
-    const char *e = getenv("HMALLOC_TEST_KNOWN_MISSES");
-    return !(e && strcmp(e, "1") == 0);
-}
-
-static bool huge_avoided(const mix_t *m, size_t size, size_t align)
-{
-    if (!m->no_huge)
-        return false;
-    size_t u = nallocx(size ? size : 1, align > 1 ? MALLOCX_ALIGN(align) : 0);
-    return u == 0 || u > 2 * MIB;
-}
-
 static void before_op(mix_t *m, enum op op)
 {
     if (m->arm > 0)
@@ -193,8 +170,6 @@ static int failed(mix_t *m, enum op op, bool check_errno)
 
 static int do_malloc(mix_t *m, enum op op, size_t size)
 {
-    if (huge_avoided(m, size, 0))
-        return -1;
     before_op(m, op);
     void *p = malloc(size);
     return p ? took(m, p, size, size >= 16 ? 16 : 0, false) : failed(m, op, true);
@@ -202,8 +177,6 @@ static int do_malloc(mix_t *m, enum op op, size_t size)
 
 static int do_calloc(mix_t *m, size_t n, size_t size)
 {
-    if (huge_avoided(m, n * size, 0))
-        return -1;
     before_op(m, OP_CALLOC);
     void *p = calloc(n, size);
     return p ? took(m, p, n * size, 16, true) : failed(m, OP_CALLOC, true);
@@ -211,8 +184,6 @@ static int do_calloc(mix_t *m, size_t n, size_t size)
 
 static int do_posix_memalign(mix_t *m, size_t align, size_t size)
 {
-    if (huge_avoided(m, size, align))
-        return -1;
     before_op(m, OP_POSIX_MEMALIGN);
     void *p = (void *)&p; /* must stay untouched on failure */
     void *const sentinel = p;
@@ -230,8 +201,6 @@ static int do_posix_memalign(mix_t *m, size_t align, size_t size)
 
 static int do_aligned(mix_t *m, enum op op, size_t align, size_t size)
 {
-    if (huge_avoided(m, size, op == OP_VALLOC ? 4096 : align))
-        return -1;
     before_op(m, op);
     void *p = op == OP_ALIGNED_ALLOC ? aligned_alloc(align, size)
               : op == OP_MEMALIGN    ? memalign(align, size)
@@ -241,8 +210,6 @@ static int do_aligned(mix_t *m, enum op op, size_t align, size_t size)
 
 static int do_mallocx(mix_t *m, size_t size, int flags, size_t align)
 {
-    if (huge_avoided(m, size, align))
-        return -1;
     before_op(m, OP_MALLOCX);
     void *p = mallocx(size, flags);
     /* mallocx reports failure by NULL alone (errno is not part of its contract) */
@@ -257,8 +224,6 @@ static int do_resize(mix_t *m, enum op op, int i, size_t new_size, int flags)
         return -1; /* the block to grow was never allocated */
     blk_t *b = &m->b[i];
     size_t old_usable = malloc_usable_size(b->p);
-    if (huge_avoided(m, new_size, (size_t)1 << (flags & 0x3f)) || huge_avoided(m, old_usable, 0))
-        return i;
     before_op(m, op);
     void *q = op == OP_REALLOC        ? realloc(b->p, new_size)
               : op == OP_REALLOCARRAY ? reallocarray(b->p, new_size / 16, 16)
@@ -293,8 +258,6 @@ static void do_xallocx(mix_t *m, int i, size_t size, size_t extra)
         return;
     blk_t *b = &m->b[i];
     size_t before = malloc_usable_size(b->p);
-    if (huge_avoided(m, before, 0) || huge_avoided(m, size + extra, 0))
-        return;
     before_op(m, OP_XALLOCX);
     size_t got = xallocx(b->p, size, extra, 0);
     RULE(m, got == malloc_usable_size(b->p));
@@ -580,7 +543,7 @@ static bool in_child(void (*fn)(tally_t *, long, int), long n, int mode, tally_t
     if (pid == 0) {
         close(pfd[0]);
         alarm(CHILD_SECONDS);
-        static tally_t t;
+            static tally_t t;
         fn(&t, n, mode);
         ssize_t w = write(pfd[1], &t, sizeof(t));
         _exit(w == (ssize_t)sizeof(t) && t.bad_line == 0 ? 0 : 1);
@@ -753,7 +716,6 @@ static void *mt_worker(void *arg)
     memset(m, 0, sizeof(*m));
     m->t = &a->t;
     m->arena0 = test_arena;
-    m->no_huge = known_misses_avoided();
     run_mix(m);
     return NULL;
 }
@@ -764,7 +726,7 @@ static void child_threads(tally_t *t, long n, int mode)
     static mt_arg_t args[4];
     pthread_t th[4];
     __atomic_store_n(&fail_rng, (uint64_t)n * 7919, __ATOMIC_SEQ_CST);
-    os_policy(0, n);
+    os_policy(0, n / 1000); /* n: 1000 * (one call in how many fails) + run number */
     for (int i = 0; i < 4; i++) {
         memset(&args[i], 0, sizeof(args[i]));
         args[i].index = i;
@@ -797,8 +759,9 @@ static void test_threads(void **state)
     (void)state;
     tally_t sum = {0};
     long runs = 0;
-    for (long n = 2; n <= 6; n++, runs++)
-        if (!in_child(child_threads, n, 0, &sum))
+    static const long one_in[] = {1, 2, 2, 3, 3}; /* 1: every call fails */
+    for (size_t k = 0; k < sizeof(one_in) / sizeof(one_in[0]); k++, runs++)
+        if (!in_child(child_threads, one_in[k] * 1000 + (long)k, 0, &sum))
             fail();
     print_tally("four threads, one call in N fails", &sum, runs);
     assert_true(failures(&sum) > 0);
@@ -880,12 +843,21 @@ static void limited_child(int resource)
         _exit(77);
     }
     exhaust(8 * MIB);
+    CHECK(chained >= 1);
+    /* Freeing one gives memory back (hmalloc may keep the mapping for reuse, but must give
+     * it up when a mapping fails): smaller blocks can be had again. */
+    void *one = chain;
+    chain = *(void **)one;
+    chained--;
+    free(one);
+    void *again = malloc(256 * KIB);
+    CHECK(again != NULL);
+    hold(again, 256 * KIB);
     exhaust(256 * KIB);
     exhaust(1000);
     exhaust(40);
     stress_say("%s: %zu blocks held when malloc(40) failed\n",
                resource == RLIMIT_AS ? "RLIMIT_AS" : "RLIMIT_DATA", chained);
-    CHECK(chained > 8);
     /* Every allocating function fails cleanly at the limit. */
     errno = 0;
     CHECK(malloc(64 * MIB) == NULL && errno == ENOMEM);

@@ -35,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define HMALLOC_UNPREFIXED
@@ -561,8 +562,10 @@ static void step(void)
         check_contents(s, s->p, keep, "in place after xallocx");
         if ((f & MALLOCX_ZERO) && got > old_usize && !huge_zero_growth_miss(s->p, s->p, old_usize))
             check_zero(s->p, old_usize, got, "xallocx growth with MALLOCX_ZERO");
-        live_bytes = live_bytes - s->size + keep;
-        s->size = keep;
+        /* The block is now `got` bytes, all usable: a sized free must name a size of that
+         * class, not the one asked before (which may be of a smaller one). */
+        live_bytes = live_bytes - s->size + got;
+        s->size = got;
         fill(s);
         break;
     }
@@ -643,20 +646,36 @@ static uint64_t thread_counter(const char *name)
     return v;
 }
 
+/* hmalloc starts its background purge thread lazily, the first time a slow path finds dirty
+ * memory (again in every fork child), and pthread_create allocates (glibc's TLS vector).
+ * The target starts it up front, from the free of a large block, so that this allocation
+ * does not happen in the middle of what is being checked. */
+bool background_thread_running(void);
+static void start_background_thread(void)
+{
+    bool enabled = false;
+    size_t len = sizeof(enabled);
+    if (mallctl("opt.background_thread", &enabled, &len, NULL, 0) != 0 || !enabled)
+        return;
+    for (int i = 0; i < 100 && !background_thread_running(); i++) {
+        static void *volatile keep;
+        keep = malloc(256 * KiB);
+        free(keep);
+        struct timespec ts = {0, 2 * 1000 * 1000}; /* ticks come at most every 10 ms */
+        if (!background_thread_running())
+            nanosleep(&ts, NULL);
+    }
+}
+
 static void setup_once(void)
 {
     static bool done;
     if (done)
         return;
     done = true;
-    /* The first free of a large block may start hmalloc's background purge thread, whose
-     * creation allocates in the freeing thread (glibc's TLS vector): get that over with before
-     * the per-input accounting check. */
-    static void *volatile keep;
-    keep = malloc(hide(300 * KiB));
-    free(keep);
-    keep = malloc(hide(3 * MiB));
-    free(keep);
+    /* The background thread's creation allocates in the thread that starts it (glibc's TLS
+     * vector), which the per-input accounting check would count: get it over with. */
+    start_background_thread();
     size_t len = sizeof(unsigned);
     have_tc = mallctl("tcache.create", &explicit_tc[0], &len, NULL, 0) == 0 &&
               mallctl("tcache.create", &explicit_tc[1], &len, NULL, 0) == 0;

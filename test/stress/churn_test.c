@@ -14,6 +14,7 @@
 #include "stress_common.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 
 #define KIB ((size_t)1 << 10)
 #define NTHREADS 100000
