@@ -331,7 +331,7 @@ static bool resize_in_place(void *p, block_t *b, size_t new_usize, bool zero)
         if (!arena_resize_large(b->chunk, p, b->usize, new_usize, zero))
             return false;
     } else if (b->huge && new_usize > LARGE_MAXCLASS) {
-        if (!huge_resize_in_place(b->huge, new_usize))
+        if (!huge_resize_in_place(b->huge, new_usize, zero))
             return false; /* growth maps fresh zero pages */
     } else {
         return false;

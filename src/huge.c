@@ -7,6 +7,8 @@
 #include "os.h"
 #include "rtree.h"
 
+#include <string.h>
+
 static hm_mutex_t huge_lock = HM_MUTEX_INITIALIZER; /* guards the descriptor free list */
 static huge_t *huge_free_descs;
 static size_t huge_allocated;            /* atomic: bytes */
@@ -187,10 +189,15 @@ void huge_dalloc(huge_t *h)
     }
 }
 
-bool huge_resize_in_place(huge_t *h, size_t new_usize)
+bool huge_resize_in_place(huge_t *h, size_t new_usize, bool zero)
 {
     size_t new_maplen = ALIGN_UP(new_usize, PAGE);
     char *p = h->ptr;
+    /* Growth first uses the mapping's own slack (a reused cached mapping can be longer than
+     * the block, and dirty); only pages added by mremap are known to be zero. */
+    size_t old_usize = h->usize, old_maplen = h->maplen;
+    if (zero && new_usize > old_usize && old_maplen > old_usize)
+        memset(p + old_usize, 0, (new_usize < old_maplen ? new_usize : old_maplen) - old_usize);
     if (new_maplen > h->maplen) {
         if (!os_remap_in_place(p, h->maplen, new_maplen))
             return false;

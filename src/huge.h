@@ -33,8 +33,8 @@ void huge_dalloc(huge_t *h);
 void huge_decay(uint64_t cutoff_ms);
 size_t huge_cached_bytes(void);
 /* Resize h in place to new_usize (a class above LARGE_MAXCLASS); false when the address
- * space after it is taken (nothing changes then). */
-bool huge_resize_in_place(huge_t *h, size_t new_usize);
+ * space after it is taken (nothing changes then).  With zero, the bytes added read as zero. */
+bool huge_resize_in_place(huge_t *h, size_t new_usize, bool zero);
 /* Move h to a new chunk-aligned mapping of new_usize bytes by remapping its pages (no copy);
  * returns the new address, or NULL (h unchanged). */
 void *huge_remap(huge_t *h, size_t new_usize);

@@ -2,31 +2,39 @@
  * the allocator keeps working once memory is back.
  *
  * The kernel can refuse hmalloc at any of its mmap, mremap or madvise calls, also in the middle
- * of an operation (a chunk for a new slab, a leaf of the chunk map, the second mapping of an
- * aligned huge block, the remap of a growing realloc).  The fault-injection hook
- * hmalloc_test_fail_os_after(N) makes exactly the N-th such call from now fail.  For every N
- * up to past the number of calls a fixed mix of allocations makes, a child forked from the same
- * state runs that mix with the N-th call failing, so each call of the mix fails once.  The mix
- * goes through every allocating path: malloc small/large/huge, calloc, realloc growing from small
- * to huge, reallocarray, posix_memalign, aligned_alloc and memalign with big alignments, valloc,
- * mallocx with flags (zero, alignment, no cache, a created arena), rallocx and xallocx.  Rules:
+ * of an operation (a chunk for a new slab or a new arena, a leaf of the chunk map, the second
+ * mapping of an aligned huge block, the remap of a growing realloc, a purge).  A fixed mix of
+ * allocations, run in two rounds each in a fresh arena, goes through every allocating path:
+ * malloc small/large/huge, calloc, realloc growing from small to huge and back, reallocarray,
+ * posix_memalign, aligned_alloc and memalign with big alignments, valloc, mallocx with flags
+ * (zero, alignment, no cache, a created arena), rallocx and xallocx, with frees of every kind
+ * along the way.  It runs in a child forked from the same state for every N from 1 to past the
+ * number of OS calls the mix makes (counted first), so that each call in turn:
+ *
+ *   - fails once, through the hook hmalloc_test_fail_os_after(N) (hmalloc may absorb a single
+ *     failure by giving back what it caches and retrying);
+ *   - starts an outage: it and every later call fail until the mix is over.  This test defines
+ *     mmap, mremap and madvise itself (hmalloc is linked into it, so its calls come here) to
+ *     count the calls and refuse them.
+ * Then the hook fails the N-th call of every operation, and four threads run the mix at once
+ * while a random share of the calls fails.  Rules:
  *
  *   - a failure is NULL with errno ENOMEM (posix_memalign: returns ENOMEM, *memptr untouched;
  *     mallocx and rallocx: NULL; xallocx: the old size) and a failed resize leaves the block
  *     as it was;
  *   - a success is a block of the size and alignment asked, zeroed where promised, whose
  *     contents (a pattern per block) survive the rest of the mix;
- *   - afterwards, with injection off, an 8 MiB block and many small ones can be allocated, and
- *     the whole mix runs again without a single failure.
- * A second sweep re-arms the hook before every operation ("the N-th call of each operation
- * fails"), a third has four threads doing that at once.  A crash, a hang (alarm) or a broken
- * rule fails the test, naming N.
+ *   - afterwards, with every call allowed again, an 8 MiB block and many small ones can be
+ *     allocated, and a round of the mix runs without a single failure.
+ * A crash, a hang (alarm) or a broken rule fails the test, naming N.
  *
  * The last tests take memory away for real: RLIMIT_AS and RLIMIT_DATA (which counts private
- * writable mappings on Linux >= 4.7) are lowered, allocations run into ENOMEM, the limit is
- * raised back to the hard limit and an 8 MiB block must then be allocated.
+ * writable mappings on Linux >= 4.7) are lowered to what the process uses plus 64 MiB,
+ * allocations run into ENOMEM (every allocating function is tried there), freeing an 8 MiB block
+ * makes room again, the limit is raised back to the hard limit and an 8 MiB block must then be
+ * allocated.
  *
- * HMALLOC_STRESS_SCALE scales the sweeps (the step between values of N shrinks). */
+ * HMALLOC_STRESS_SCALE below 1 makes the hook's sweep skip values of N. */
 #include "config.h" /* first: it defines _GNU_SOURCE (mremap, MREMAP_FIXED) */
 #include "../stress/stress_common.h"
 
@@ -663,7 +671,7 @@ static void test_each_call_fails_once(void **state)
     long k = mix_calls();
     tally_t sum = {0};
     long runs = 0;
-    for (long n = 1; n <= k + 2; n += sweep_step(2), runs++)
+    for (long n = 1; n <= k + 2; n += sweep_step(1), runs++)
         if (!in_child(child_mix, n, HOOK_ONCE, &sum))
             fail();
     print_tally("the hook fails call N once", &sum, runs);

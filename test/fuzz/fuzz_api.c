@@ -234,14 +234,10 @@ static void check_zero(const unsigned char *p, size_t from, size_t to, const cha
 static slot_t *pick(void) { return &slots[next() % NSLOTS]; }
 
 /* Known hmalloc bugs, left unchecked (so that `make check` stays green) unless
- * HMALLOC_TEST_KNOWN_MISSES=1 is set.
- *
- * TODO(hmalloc): growing a huge block in place (xallocx, rallocx) with MALLOCX_ZERO does not
- * zero the growth when the block's mapping is longer than the block (a freed mapping reused
- * with slack): the program sees the mapping's old contents.  Reproducer: malloc(8 MiB), fill,
- * free; q = malloc(6 MiB) (the same mapping); xallocx(q, 7 MiB, 0, MALLOCX_ZERO); q[6 MiB]
- * is the old byte. */
-static bool skip_known_miss(void)
+ * HMALLOC_TEST_KNOWN_MISSES=1 is set.  None at present: MALLOCX_ZERO growth in place of a
+ * huge block reusing a longer cached mapping (malloc(8 MiB), fill, free; q = malloc(6 MiB);
+ * xallocx(q, 7 MiB, 0, MALLOCX_ZERO) showed the old bytes) is fixed and checked again. */
+static __attribute__((unused)) bool skip_known_miss(void)
 {
     static int known = -1;
     if (known < 0) {
@@ -253,7 +249,10 @@ static bool skip_known_miss(void)
 
 static bool huge_zero_growth_miss(const void *old_p, const void *new_p, size_t old_usize)
 {
-    return skip_known_miss() && old_p == new_p && old_usize > 2 * MiB;
+    (void)old_p;
+    (void)new_p;
+    (void)old_usize;
+    return false;
 }
 
 /* Check a new block and put it in slot s (which is free). */

@@ -346,9 +346,7 @@ static void do_resize(worker_t *w, blk_t *b, uint64_t *rng)
           malloc_usable_size(q));
     if (how == 2) {
         CHECK(align <= 1 || ((uintptr_t)q & (align - 1)) == 0, "rallocx: %p not aligned", q);
-        /* TODO(hmalloc): growing a huge block in place with MALLOCX_ZERO does not zero the
-         * growth when its mapping is longer than the block (see test/fuzz/fuzz_api.c). */
-        int known_miss = known_misses_avoided && q == b->p && old_usable > 2 * MIB;
+        int known_miss = 0; /* the huge MALLOCX_ZERO growth miss is fixed */
         if ((flags & MALLOCX_ZERO) && size > old_usable && !known_miss) {
             size_t n = size - old_usable < EDGE ? size - old_usable : EDGE;
             CHECK(stress_check_zero((unsigned char *)q + old_usable, n) == n,
