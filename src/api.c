@@ -321,6 +321,15 @@ HM_INLINE void hm_sized_free_inline(void *p, size_t size, int flags, const char 
 
 /* ---- resizing ----------------------------------------------------------------------------- */
 
+/* Count a block's change of usable size in the calling thread's byte counters. */
+static void count_resize(size_t old_usize, size_t new_usize)
+{
+    if (new_usize > old_usize)
+        hm_tsd.allocated += new_usize - old_usize;
+    else
+        hm_tsd.deallocated += old_usize - new_usize;
+}
+
 /* Resize p to new_usize without moving it, if its kind of block allows; zero fills what a
  * growth adds. */
 static bool resize_in_place(void *p, block_t *b, size_t new_usize, bool zero)
@@ -336,8 +345,7 @@ static bool resize_in_place(void *p, block_t *b, size_t new_usize, bool zero)
     } else {
         return false;
     }
-    hm_tsd.allocated += new_usize > b->usize ? new_usize - b->usize : 0;
-    hm_tsd.deallocated += new_usize < b->usize ? b->usize - new_usize : 0;
+    count_resize(b->usize, new_usize);
     b->usize = new_usize;
     return true;
 }
@@ -364,8 +372,7 @@ static void *hm_realloc_impl(void *p, size_t size, int flags, const char *func)
         size_t old = b.usize;
         void *q = huge_remap(b.huge, usize);
         if (q) {
-            hm_tsd.allocated += usize > old ? usize - old : 0;
-            hm_tsd.deallocated += usize < old ? old - usize : 0;
+            count_resize(old, usize);
             return q;
         }
     }

@@ -115,17 +115,12 @@ bool bin_validate(arena_t *arena, unsigned cls)
     bin_t *bin = &arena->bins[cls];
     bool ok = true;
     hm_mutex_lock(&bin->lock);
-    size_t free_regs = 0, nslabs = 0;
     for (run_t *s = bin->nonfull; s && ok; s = s->next) {
         unsigned cnt = 0;
         for (unsigned w = 0; w < SLAB_MAXREGS / 64; w++)
             cnt += (unsigned)__builtin_popcountll(s->bitmap[w]);
         ok = s->cls == cls && cnt == s->nfree && s->nfree > 0 && s->nfree < sz_small[cls].nregs;
-        free_regs += s->nfree;
-        nslabs++;
     }
-    (void)free_regs;
-    (void)nslabs;
     hm_mutex_unlock(&bin->lock);
     return ok;
 }
