@@ -62,7 +62,7 @@ static void block_find(const void *p, block_t *b, const char *func, const char *
             hm_fatal(func, "invalid pointer (not the start of a block)", p);
         if (unlikely(slab_region_is_free(slab, idx)))
             hm_fatal(func, freed_msg, p);
-        tcache_t *tc = hm_tsd.tcache;
+        tcache_t *tc = tsd_tcache();
         if (*(const uintptr_t *)p == tcache_tag(p) && tc && tcache_contains(tc, p, cls))
             hm_fatal(func, freed_msg, p);
         *b = (block_t){c, NULL, cls, true, sz_small[cls].size};
@@ -211,12 +211,10 @@ static HM_NOINLINE void *hm_alloc(size_t size, size_t alignment, bool zero)
 
 HM_INLINE void *hm_malloc_inline(size_t size)
 {
-    tcache_t *tc = hm_tsd.tcache;
-    if (likely(tc != NULL && size <= LOOKUP_MAXCLASS)) {
-        unsigned cls = sz_lut[(size + 7) >> 3];
-        tbin_t *b = &tc->bins[cls];
-        if (likely(b->n)) {
-            hm_tsd.allocated += sz_index2size_tab[cls];
+    if (likely(size <= LOOKUP_MAXCLASS)) {
+        tbin_t *b = &hm_tsd.tcache->bins[sz_lut[(size + 7) >> 3]];
+        if (likely(!tbin_empty(b))) {
+            hm_tsd.allocated += b->usize;
             return tcache_pop(b);
         }
     }
@@ -254,17 +252,16 @@ static HM_NOINLINE void hm_free_slow(void *p, const char *func)
 /* The fast path: a small region at a region boundary, freed into this thread's cache. */
 HM_INLINE void hm_free_inline(void *p, const char *func)
 {
-    uintptr_t e = rtree_get(p);
-    tcache_t *tc = hm_tsd.tcache;
-    if (likely((e & RTREE_HUGE) == 0 && e != 0 && tc != NULL)) {
-        chunk_t *c = (chunk_t *)e;
+    if (likely(rtree_in_arena_chunk(p))) {
+        chunk_t *c = chunk_of(p);
         uint32_t pm = c->pagemap[chunk_page_index(c, p)];
         if (likely(pm & PM_SMALL_BIT)) {
             unsigned cls = pm_cls(pm);
             bool exact;
             slab_region_index(pm_run_offset(pm, p), cls, &exact);
-            if (likely(exact) && likely(tcache_free_try(tc, p, cls))) {
-                hm_tsd.deallocated += sz_index2size_tab[cls];
+            tbin_t *b = &hm_tsd.tcache->bins[cls];
+            if (likely(exact) && likely(tcache_free_try(b, p))) {
+                hm_tsd.deallocated += b->usize;
                 return;
             }
         }
@@ -306,12 +303,10 @@ static HM_NOINLINE void hm_sized_free_slow(void *p, size_t size, int flags, cons
 HM_INLINE void hm_sized_free_inline(void *p, size_t size, int flags, const char *func)
 {
     if (likely(flags == 0 && size <= LOOKUP_MAXCLASS && !opt_check_sized)) {
-        uintptr_t e = rtree_get(p);
-        tcache_t *tc = hm_tsd.tcache;
-        if (likely((e & RTREE_HUGE) == 0 && e != 0 && tc != NULL)) {
-            unsigned cls = sz_lut[(size + 7) >> 3];
-            if (likely(tcache_free_try(tc, p, cls))) {
-                hm_tsd.deallocated += sz_index2size_tab[cls];
+        if (likely(rtree_in_arena_chunk(p))) {
+            tbin_t *b = &hm_tsd.tcache->bins[sz_lut[(size + 7) >> 3]];
+            if (likely(tcache_free_try(b, p))) {
+                hm_tsd.deallocated += b->usize;
                 return;
             }
         }

@@ -204,7 +204,7 @@ HANDLER(h_thread_tcache_flush)
 {
     UNUSED_MIB;
     NEITHER();
-    tcache_t *tc = hm_tsd.tcache;
+    tcache_t *tc = tsd_tcache();
     if (tc)
         tcache_flush_all(tc);
     return 0;

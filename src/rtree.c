@@ -4,6 +4,7 @@
 #include "lock.h"
 
 uintptr_t *rtree_root[(size_t)1 << RTREE_LG_ROOT];
+uint64_t rtree_chunk_bits[(size_t)1 << (RTREE_LG_VA - LG_CHUNK - 6)];
 static hm_mutex_t rtree_lock = HM_MUTEX_INITIALIZER;
 
 static uintptr_t *rtree_leaf(uintptr_t a, bool create)
@@ -33,10 +34,16 @@ bool rtree_set_range(const void *addr, size_t size, uintptr_t value)
     for (uintptr_t a = first; a <= last; a += CHUNK)
         if (!rtree_leaf(a, true))
             return false;
+    bool arena_chunk = value && !(value & RTREE_HUGE);
     for (uintptr_t a = first; a <= last; a += CHUNK) {
-        uintptr_t *leaf = rtree_leaf(a, false);
-        __atomic_store_n(&leaf[(a >> LG_CHUNK) & (((uintptr_t)1 << RTREE_LG_LEAF) - 1)], value,
+        uintptr_t *leaf = rtree_leaf(a, false), g = a >> LG_CHUNK;
+        uint64_t bit = (uint64_t)1 << (g & 63);
+        if (!arena_chunk)
+            __atomic_fetch_and(&rtree_chunk_bits[g >> 6], ~bit, __ATOMIC_RELEASE);
+        __atomic_store_n(&leaf[g & (((uintptr_t)1 << RTREE_LG_LEAF) - 1)], value,
                          __ATOMIC_RELEASE);
+        if (arena_chunk)
+            __atomic_fetch_or(&rtree_chunk_bits[g >> 6], bit, __ATOMIC_RELEASE);
     }
     return true;
 }

@@ -14,7 +14,8 @@
 enum { TS_NONE, TS_CREATING, TS_ACTIVE, TS_EXITED, TS_DISABLED };
 #define MAX_EXPLICIT_TCACHES 4096
 
-__thread tsd_t hm_tsd;
+tcache_t tcache_none;
+__thread tsd_t hm_tsd = {&tcache_none, 0, 0};
 static __thread arena_t *tls_arena;
 static __thread unsigned char tls_state;
 uintptr_t tcache_secret;
@@ -62,8 +63,11 @@ static tcache_t *tcache_create(arena_t *arena)
             return NULL;
         void **slots = (void **)(tc + 1);
         for (unsigned i = 0; i < NSMALL; i++) {
-            tc->bins[i].stack = slots;
-            tc->bins[i].cap = tbin_caps[i];
+            tbin_t *b = &tc->bins[i];
+            b->top = slots + tbin_caps[i];
+            b->empty_lo = (uint16_t)(uintptr_t)b->top;
+            b->full_lo = (uint16_t)(uintptr_t)slots;
+            b->usize = (uint32_t)sz_index2size_tab[i];
             slots += tbin_caps[i];
         }
     }
@@ -82,7 +86,7 @@ static void tcache_recycle(tcache_t *tc)
 
 tcache_t *tcache_get(void)
 {
-    tcache_t *tc = hm_tsd.tcache;
+    tcache_t *tc = tsd_tcache();
     if (likely(tc) || tls_state != TS_NONE || !opt_tcache || opt_junk || opt_zero)
         return tc;
     tls_state = TS_CREATING; /* allocations made by what follows bypass the cache */
@@ -103,20 +107,19 @@ tcache_t *tcache_get(void)
     return tc;
 }
 
-/* Fill half the stack; the lowest addresses end on top so they are handed out first. */
+/* Fill half the (empty) stack; bin_fill gives the lowest addresses first, and they end on top
+ * so they are handed out first. */
 void *tcache_alloc_refill(tcache_t *tc, unsigned cls)
 {
     tbin_t *b = &tc->bins[cls];
-    unsigned want = b->cap / 2;
-    unsigned got = bin_fill(tc->arena, cls, b->stack, want);
+    void **end = tbin_end(b);
+    unsigned want = (unsigned)(end - tbin_slots(b)) / 2;
+    unsigned got = bin_fill(tc->arena, cls, end - want, want);
     if (!got)
         return NULL;
-    for (unsigned i = 0, j = got - 1; i < j; i++, j--) {
-        void *t = b->stack[i];
-        b->stack[i] = b->stack[j];
-        b->stack[j] = t;
-    }
-    b->n = got;
+    if (got < want)
+        memmove(end - got, end - want, got * sizeof(void *));
+    b->top = end - got;
     void *p = tcache_pop(b);
     /* Only now, with the cache consistent: the tick may start the background thread, and
      * pthread_create allocates through this very cache.  (Ticking between the fill and
@@ -151,12 +154,13 @@ static void tcache_return(void **items, unsigned n, unsigned cls, const char *fu
 void tcache_free_flush(tcache_t *tc, void *p, unsigned cls)
 {
     tbin_t *b = &tc->bins[cls];
-    unsigned nflush = b->n - b->n / 2;
-    tcache_return(b->stack, nflush, cls, "free");
-    memmove(b->stack, b->stack + nflush, (b->n - nflush) * sizeof(void *));
-    b->n -= nflush;
+    void **end = tbin_end(b);
+    unsigned n = (unsigned)(end - b->top), nflush = n - n / 2;
+    tcache_return(end - nflush, nflush, cls, "free");
+    memmove(b->top + nflush, b->top, (n - nflush) * sizeof(void *));
+    b->top += nflush;
     *(uintptr_t *)p = tcache_tag(p);
-    b->stack[b->n++] = p;
+    *--b->top = p;
     background_tick();
 }
 
@@ -165,8 +169,8 @@ void tcache_free_flush(tcache_t *tc, void *p, unsigned cls)
 bool tcache_contains(tcache_t *tc, const void *p, unsigned cls)
 {
     tbin_t *b = &tc->bins[cls];
-    for (unsigned i = 0; i < b->n; i++)
-        if (b->stack[i] == p)
+    for (void **s = b->top, **end = tbin_end(b); s < end; s++)
+        if (*s == p)
             return true;
     return false;
 }
@@ -189,28 +193,29 @@ void tcache_free(tcache_t *tc, void *p, unsigned cls, const char *func)
     tbin_t *b = &tc->bins[cls];
     if (*(uintptr_t *)p == tcache_tag(p))
         tcache_free_suspect(tc, p, cls, func);
-    if (b->n == b->cap) {
+    if (tbin_full(b)) {
         tcache_free_flush(tc, p, cls);
         return;
     }
     *(uintptr_t *)p = tcache_tag(p);
-    b->stack[b->n++] = p;
+    *--b->top = p;
 }
 
 void tcache_flush_all(tcache_t *tc)
 {
     for (unsigned i = 0; i < NSMALL; i++) {
         tbin_t *b = &tc->bins[i];
-        if (b->n)
-            tcache_return(b->stack, b->n, i, "free");
-        b->n = 0;
+        void **end = tbin_end(b);
+        if (b->top != end)
+            tcache_return(b->top, (unsigned)(end - b->top), i, "free");
+        b->top = end;
     }
 }
 
 static void tcache_thread_exit(void *arg)
 {
     tcache_t *tc = arg;
-    hm_tsd.tcache = NULL;
+    hm_tsd.tcache = &tcache_none;
     tls_state = TS_EXITED;
     tcache_flush_all(tc);
     tcache_recycle(tc);
@@ -220,9 +225,9 @@ static void tcache_thread_exit(void *arg)
 
 void tcache_thread_set_enabled(bool enabled)
 {
-    tcache_t *tc = hm_tsd.tcache;
+    tcache_t *tc = tsd_tcache();
     if (!enabled && tc) {
-        hm_tsd.tcache = NULL;
+        hm_tsd.tcache = &tcache_none;
         tcache_flush_all(tc);
         pthread_setspecific(tcache_key, NULL);
         tcache_recycle(tc);
@@ -234,7 +239,7 @@ void tcache_thread_set_enabled(bool enabled)
 
 bool tcache_thread_enabled(void)
 {
-    return hm_tsd.tcache != NULL || (tls_state == TS_NONE && opt_tcache && !opt_junk && !opt_zero);
+    return tsd_tcache() != NULL || (tls_state == TS_NONE && opt_tcache && !opt_junk && !opt_zero);
 }
 
 void tcache_thread_set_arena(arena_t *a)
@@ -245,7 +250,7 @@ void tcache_thread_set_arena(arena_t *a)
     __atomic_sub_fetch(&old->nthreads, 1, __ATOMIC_RELAXED);
     __atomic_add_fetch(&a->nthreads, 1, __ATOMIC_RELAXED);
     tls_arena = a;
-    tcache_t *tc = hm_tsd.tcache;
+    tcache_t *tc = tsd_tcache();
     if (tc) {
         tcache_flush_all(tc); /* cached regions came from the old arena */
         tc->arena = a;

@@ -9,21 +9,40 @@
  * the slab's bitmap, which catches most double frees at the faulty call, at the cost of one
  * load and compare per free.
  *
- * Thread states: no cache yet (tls_tcache NULL) -> active -> exited (the pthread key's
- * destructor flushed and recycled the cache; later calls in that thread go to its arena
- * directly).  Caches are owned by their thread only; their memory is recycled through a global
- * free list. */
+ * Thread states: no cache yet (hm_tsd.tcache is &tcache_none) -> active -> exited (the
+ * pthread key's destructor flushed and recycled the cache; later calls in that thread go to its
+ * arena directly).  Caches are owned by their thread only; their memory is recycled through a
+ * global free list. */
 #ifndef HM_TCACHE_H
 #define HM_TCACHE_H
 
 #include "arena.h"
 #include "slab.h"
 
+/* A bin's regions live in its slot array slots[0 .. cap): the cached ones are top[0 .. n),
+ * top[0] the most recently freed, so the stack grows down: pop is *top++, push is *--top.
+ * Empty is top == slots + cap, full is top == slots; the ends are kept as the low 16 bits of
+ * their addresses only (an array spans < 64 KiB), which keeps the bin at 16 bytes and each
+ * test at one compare. */
 typedef struct tbin {
-    void **stack; /* stack[0 .. n) are cached regions, stack[n-1] the most recently freed */
-    uint32_t n;
-    uint32_t cap;
+    void **top;
+    uint16_t empty_lo; /* (uint16_t)(slots + cap) */
+    uint16_t full_lo;  /* (uint16_t)slots */
+    uint32_t usize;    /* the class's size, kept here for the byte counters of the fast paths */
 } tbin_t;
+
+HM_INLINE bool tbin_empty(const tbin_t *b) { return (uint16_t)(uintptr_t)b->top == b->empty_lo; }
+HM_INLINE bool tbin_full(const tbin_t *b) { return (uint16_t)(uintptr_t)b->top == b->full_lo; }
+/* The slot array's ends, rebuilt from top and the low bits (slow paths only). */
+HM_INLINE void **tbin_slots(const tbin_t *b)
+{
+    return b->top - (uint16_t)((uint16_t)(uintptr_t)b->top - b->full_lo) / sizeof(void *);
+}
+HM_INLINE void **tbin_end(const tbin_t *b)
+{
+    return b->top + (uint16_t)(b->empty_lo - (uint16_t)(uintptr_t)b->top) / sizeof(void *);
+}
+HM_INLINE unsigned tbin_ncached(const tbin_t *b) { return (unsigned)(tbin_end(b) - b->top); }
 
 typedef struct tcache {
     tbin_t bins[NSMALL];
@@ -39,6 +58,17 @@ typedef struct tsd {
 } tsd_t;
 
 extern __thread tsd_t hm_tsd;
+/* The cache of a thread that has none: every bin empty with capacity 0, so the fast paths'
+ * own tests (pop from an empty bin, push onto a full one) send such a thread to the slow path
+ * without a separate test for "no cache".  hm_tsd.tcache is never NULL. */
+extern tcache_t tcache_none;
+
+/* The calling thread's cache as the slow paths see it: NULL when it has none. */
+HM_INLINE tcache_t *tsd_tcache(void)
+{
+    tcache_t *tc = hm_tsd.tcache;
+    return tc == &tcache_none ? NULL : tc;
+}
 extern uintptr_t tcache_secret;
 
 HM_INLINE uintptr_t tcache_tag(const void *p) { return (uintptr_t)p ^ tcache_secret; }
@@ -52,7 +82,7 @@ void tcache_free_suspect(tcache_t *tc, void *p, unsigned cls, const char *func);
  * look like a cached one (every such free would take the double-free check's slow path). */
 HM_INLINE void *tcache_pop(tbin_t *b)
 {
-    void *p = b->stack[--b->n];
+    void *p = *b->top++;
     *(uintptr_t *)p = 0;
     return p;
 }
@@ -60,21 +90,20 @@ HM_INLINE void *tcache_pop(tbin_t *b)
 HM_INLINE void *tcache_alloc(tcache_t *tc, unsigned cls)
 {
     tbin_t *b = &tc->bins[cls];
-    if (likely(b->n))
+    if (likely(!tbin_empty(b)))
         return tcache_pop(b);
     return tcache_alloc_refill(tc, cls);
 }
 
 /* Push p; false (nothing done) when the caller must take the slow path: p carries a cache tag
  * (maybe a double free) or the stack is full. */
-HM_INLINE bool tcache_free_try(tcache_t *tc, void *p, unsigned cls)
+HM_INLINE bool tcache_free_try(tbin_t *b, void *p)
 {
-    tbin_t *b = &tc->bins[cls];
     uintptr_t tag = tcache_tag(p);
-    if (unlikely(*(uintptr_t *)p == tag) || unlikely(b->n == b->cap))
+    if (unlikely(*(uintptr_t *)p == tag) || unlikely(tbin_full(b)))
         return false;
     *(uintptr_t *)p = tag;
-    b->stack[b->n++] = p;
+    *--b->top = p;
     return true;
 }
 
