@@ -38,6 +38,11 @@ static void block_find(const void *p, block_t *b, const char *func, const char *
     uintptr_t e = rtree_get(p);
     if (unlikely(!e))
         hm_fatal(func, "invalid pointer (not allocated by hmalloc)", p);
+    if (unlikely(e & RTREE_FREED)) {
+        if ((uintptr_t)p == (e & ~RTREE_FREED))
+            hm_fatal(func, freed_msg, p);
+        hm_fatal(func, "invalid pointer (not allocated by hmalloc)", p);
+    }
     if (e & RTREE_HUGE) {
         huge_t *h = (huge_t *)(e & ~RTREE_HUGE);
         if (unlikely(p == h->ptr && h->usize == 0))

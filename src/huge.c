@@ -62,7 +62,7 @@ static void cache_append(huge_t *h)
 /* Unmap a free mapping for good (huge_lock not needed: h is in no list). */
 static void huge_unmap(huge_t *h)
 {
-    rtree_set_range(h->ptr, h->maplen, 0);
+    rtree_set_range(h->ptr, h->maplen, (uintptr_t)h->ptr | RTREE_FREED);
     os_unmap(h->ptr, h->maplen);
     huge_desc_put(h);
 }
@@ -227,7 +227,7 @@ void *huge_remap(huge_t *h, size_t new_usize)
     }
     /* The old range leaves the map before its pages go (see huge_trim); only this thread uses
      * the block meanwhile.  Both ranges start on a granule, so they share no entry. */
-    rtree_set_range(h->ptr, h->maplen, 0);
+    rtree_set_range(h->ptr, h->maplen, (uintptr_t)h->ptr | RTREE_FREED);
     if (!os_remap_to(h->ptr, h->maplen, q, new_maplen)) {
         rtree_set_range(h->ptr, h->maplen, (uintptr_t)h | RTREE_HUGE);
         rtree_set_range(q, new_maplen, 0);

@@ -34,7 +34,7 @@ bool rtree_set_range(const void *addr, size_t size, uintptr_t value)
     for (uintptr_t a = first; a <= last; a += CHUNK)
         if (!rtree_leaf(a, true))
             return false;
-    bool arena_chunk = value && !(value & RTREE_HUGE);
+    bool arena_chunk = value && !(value & (RTREE_HUGE | RTREE_FREED));
     for (uintptr_t a = first; a <= last; a += CHUNK) {
         uintptr_t *leaf = rtree_leaf(a, false), g = a >> LG_CHUNK;
         uint64_t bit = (uint64_t)1 << (g & 63);

@@ -16,6 +16,11 @@
 #define RTREE_LG_LEAF 13
 #define RTREE_LG_ROOT (RTREE_LG_VA - LG_CHUNK - RTREE_LG_LEAF)
 #define RTREE_HUGE ((uintptr_t)1)
+/* A huge mapping hmalloc has unmapped: the entry keeps its start address, tagged, so that a
+ * second free of that start is named a double free rather than a foreign pointer.  A later
+ * mapping of hmalloc's overwrites the mark; one by someone else leaves it (a free of exactly
+ * that start is then misnamed a double free, and still aborts). */
+#define RTREE_FREED ((uintptr_t)2)
 
 extern uintptr_t *rtree_root[(size_t)1 << RTREE_LG_ROOT];
 

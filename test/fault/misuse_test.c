@@ -11,10 +11,7 @@
  * Each case runs in a forked child whose stderr goes through a pipe; the child reports the
  * address it is about to misuse through a second pipe before it does.  Cases that need an option
  * set at start-up (check_sized) re-execute this binary with HMALLOC_CONF in its environment and
- * `--child NAME` on its command line.
- *
- * Cases hmalloc gets wrong today are skipped, each with a TODO naming it, unless
- * HMALLOC_TEST_KNOWN_MISSES=1 is set. */
+ * `--child NAME` on its command line. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -924,23 +921,11 @@ TS(sized_large_wrong, "free_sized", SIZE)
 TS(sized_huge_wrong, "sdallocx", SIZE)
 TS(sized_aligned_wrong, "free_aligned_sized", SIZE)
 
-/* Cases hmalloc gets wrong today are skipped (so the suite stays green) unless
- * HMALLOC_TEST_KNOWN_MISSES=1 is set; each names its TODO. */
-static void known_miss(void)
-{
-    const char *e = getenv("HMALLOC_TEST_KNOWN_MISSES");
-    if (!e || strcmp(e, "1") != 0)
-        skip();
-}
-
-/* TODO(hmalloc): a huge block above HUGE_CACHE_MAX (64 MiB) is unmapped by free() and its
- * granules leave the chunk map, so a second free() of it says "invalid pointer (not allocated
- * by hmalloc)" instead of "double free".  (The same happens to any cached huge block once decay
- * has unmapped it.) */
+/* A huge block above HUGE_CACHE_MAX (64 MiB) is unmapped by free(); its chunk-map entries keep
+ * a freed mark, so a second free() is still named a double free. */
 static void test_double_free_huge_100m(void **state)
 {
     (void)state;
-    known_miss();
     expect_abort("double_free_huge_100m", NULL, "free", DF);
 }
 
