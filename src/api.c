@@ -9,6 +9,7 @@
 #include "ctl.h"
 #include "huge.h"
 #include "init.h"
+#include "quarantine.h"
 #include "rtree.h"
 #include "stats.h"
 #include "tcache.h"
@@ -67,6 +68,8 @@ static void block_find(const void *p, block_t *b, const char *func, const char *
             hm_fatal(func, "invalid pointer (not the start of a block)", p);
         if (unlikely(slab_region_is_free(slab, idx)))
             hm_fatal(func, freed_msg, p);
+        if (unlikely(opt_hardened) && quarantine_contains(c->arena, p))
+            hm_fatal(func, freed_msg, p);
         tcache_t *tc = tsd_tcache();
         if (*(const uintptr_t *)p == tcache_tag(p) && tc && tcache_contains(tc, p, cls))
             hm_fatal(func, freed_msg, p);
@@ -101,6 +104,8 @@ static bool flags_context(int flags, tcache_t **tcp, arena_t **arenap)
     tcache_t *tc = t == 0 ? tcache_get() : t == 1 ? NULL : tcache_explicit_get(t - 2);
     if (t >= 2 && !tc)
         return false;
+    if (unlikely(opt_hardened))
+        tc = NULL; /* explicit caches too: every free must reach the quarantine */
     arena_t *arena;
     if (a == 0) {
         arena = tc ? tc->arena : tcache_thread_arena();
@@ -149,6 +154,7 @@ static HM_COLD void reclaim_all(tcache_t *tc)
         arena_t *a = __atomic_load_n(&arenas[i], __ATOMIC_ACQUIRE);
         if (!a)
             continue;
+        quarantine_drain(a);
         hm_mutex_lock(&a->lock);
         arena_purge(a, true);
         hm_mutex_unlock(&a->lock);

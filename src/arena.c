@@ -1,5 +1,6 @@
 /* arena.c: arenas: creation, thread binding, small allocation without a thread cache, large
  * blocks, and the dirty-page allowance (see arena.h). */
+#include "quarantine.h"
 #include "arena.h"
 #include "base.h"
 #include "conf.h"
@@ -66,9 +67,26 @@ void *arena_alloc_small(arena_t *arena, unsigned cls, bool zero)
     return p;
 }
 
+void arena_dalloc_small_now(void *p, const char *func)
+{
+    chunk_t *c = chunk_of(p);
+    arena_t *arena = c->arena;
+    unsigned cls = pm_cls(c->pagemap[chunk_page_index(c, p)]);
+    bin_t *bin = &arena->bins[cls];
+    hm_mutex_lock(&bin->lock);
+    bin_dalloc_locked(arena, cls, p, func);
+    hm_mutex_unlock(&bin->lock);
+}
+
 void arena_dalloc_small(chunk_t *c, void *p, unsigned cls, const char *func)
 {
     arena_t *arena = c->arena;
+    if (unlikely(opt_hardened)) {
+        p = quarantine_push(arena, p, func);
+        if (p)
+            arena_dalloc_small_now(p, func);
+        return;
+    }
     bin_t *bin = &arena->bins[cls];
     hm_mutex_lock(&bin->lock);
     bin_dalloc_locked(arena, cls, p, func);
@@ -159,6 +177,7 @@ void arena_prefork(void)
         arena_t *a = arenas[i];
         if (!a)
             continue;
+        quarantine_prefork(a);
         for (unsigned c = 0; c < NSMALL; c++)
             hm_mutex_lock(&a->bins[c].lock);
         hm_mutex_lock(&a->lock);
@@ -174,6 +193,7 @@ void arena_postfork_parent(void)
         hm_mutex_unlock(&a->lock);
         for (unsigned c = 0; c < NSMALL; c++)
             hm_mutex_unlock(&a->bins[c].lock);
+        quarantine_postfork_parent(a);
     }
     hm_mutex_unlock(&arenas_lock);
 }
@@ -187,6 +207,7 @@ void arena_postfork_child(void)
         hm_mutex_init(&a->lock);
         for (unsigned c = 0; c < NSMALL; c++)
             hm_mutex_init(&a->bins[c].lock);
+        quarantine_postfork_child(a);
         a->nthreads = 0;
     }
     hm_mutex_init(&arenas_lock);

@@ -21,6 +21,7 @@ typedef struct arena {
     uint64_t nmalloc_large, ndalloc_large;
     size_t allocated_large; /* bytes */
     bin_t bins[NSMALL];
+    struct quarantine *quarantine; /* hardened mode's delayed reuse; created on first use */
 } arena_t;
 
 extern arena_t *arenas[MAX_ARENAS];
@@ -36,6 +37,8 @@ void *arena_alloc_small(arena_t *arena, unsigned cls, bool zero);
 void *arena_alloc_large(arena_t *arena, size_t usize, size_t alignment, bool zero);
 /* Free p, which lies in chunk c at page pi whose page-map entry is pm (already validated). */
 void arena_dalloc_small(chunk_t *c, void *p, unsigned cls, const char *func);
+/* Free the small region p now, bypassing the quarantine (its class is read from the page map). */
+void arena_dalloc_small_now(void *p, const char *func);
 void arena_dalloc_large(chunk_t *c, void *p);
 /* Count a huge block (a mapping of its own) in arena's large-block statistics. */
 void arena_account_large(arena_t *arena, ptrdiff_t bytes, unsigned nmalloc, unsigned ndalloc);

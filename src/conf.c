@@ -16,6 +16,10 @@ bool opt_zero = false;
 bool opt_background_thread = true;
 bool opt_check_sized = HM_CONFIG_DEBUG;
 const char *opt_percpu_arena = "disabled";
+#ifndef HM_CONFIG_HARDENED
+#define HM_CONFIG_HARDENED 0
+#endif
+bool opt_hardened = HM_CONFIG_HARDENED;
 
 const char *conf_junk_name(void)
 {
@@ -46,6 +50,7 @@ static const opt_desc_t opt_table[] = {
     {"background_thread", OPT_BOOL, &opt_background_thread, 1},
     {"check_sized", OPT_BOOL, &opt_check_sized, 1},
     {"percpu_arena", OPT_PERCPU, &opt_percpu_arena, 0},
+    {"hardened", OPT_BOOL, &opt_hardened, 1},
 };
 
 static bool conf_word(const char *v, size_t vlen, const char *word)
@@ -162,6 +167,8 @@ void conf_boot(void)
     if (&HM_NAME(malloc_conf) != NULL)
         conf_parse(HM_NAME(malloc_conf), "malloc_conf");
     conf_parse(getenv("HMALLOC_CONF"), "HMALLOC_CONF");
+    if (opt_hardened)
+        opt_tcache = false; /* every free reaches the slab bitmaps and the quarantine */
     if (conf_had_error && opt_abort_conf) {
         static const char msg[] = "hmalloc: aborting on the option errors above (abort_conf)\n";
         hm_write_stderr(msg, sizeof(msg) - 1);

@@ -20,6 +20,7 @@ extern bool opt_zero;               /* zero every new block */
 extern bool opt_background_thread;  /* purge from a background thread */
 extern bool opt_check_sized;        /* verify sizes given to sized frees */
 extern const char *opt_percpu_arena;
+extern bool opt_hardened;           /* no caches, quarantine, random regions, huge guards */
 
 /* The value of opt.junk as jemalloc spells it. */
 const char *conf_junk_name(void);

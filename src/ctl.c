@@ -367,6 +367,7 @@ HANDLER(h_opt_stats_print) { UNUSED_MIB; RO(bool, opt_stats_print); }
 HANDLER(h_opt_background_thread) { UNUSED_MIB; RO(bool, opt_background_thread); }
 HANDLER(h_opt_check_sized) { UNUSED_MIB; RO(bool, opt_check_sized); }
 HANDLER(h_opt_percpu_arena) { UNUSED_MIB; RO(const char *, opt_percpu_arena); }
+HANDLER(h_opt_hardened) { UNUSED_MIB; RO(bool, opt_hardened); }
 
 static const ctl_node_t opt_children[] = {
     {"narenas", NULL, 0, NULL, NULL, h_opt_narenas},
@@ -380,6 +381,7 @@ static const ctl_node_t opt_children[] = {
     {"background_thread", NULL, 0, NULL, NULL, h_opt_background_thread},
     {"check_sized", NULL, 0, NULL, NULL, h_opt_check_sized},
     {"percpu_arena", NULL, 0, NULL, NULL, h_opt_percpu_arena},
+    {"hardened", NULL, 0, NULL, NULL, h_opt_hardened},
 };
 
 HANDLER(h_config_debug) { UNUSED_MIB; RO(bool, config_debug); }

@@ -119,14 +119,18 @@ size_t huge_cached_bytes(void) { return __atomic_load_n(&cache_bytes, __ATOMIC_R
 void *huge_alloc(struct arena *arena, size_t usize, size_t alignment, bool *zeroed)
 {
     size_t maplen = ALIGN_UP(usize, PAGE);
-    if (maplen < usize)
+    /* Hardened: one more page, made inaccessible, ends the mapping (a guard against running
+     * off the end).  Such mappings are never cached or resized in place. */
+    size_t guard = opt_hardened ? PAGE : 0;
+    if (maplen < usize || maplen + guard < maplen)
         return NULL;
+    maplen += guard;
     if (alignment < CHUNK)
         alignment = CHUNK;
     uint64_t now = arena_clock_now();
     if (opt_dirty_decay_ms >= 0 && cache_head && now >= (uint64_t)opt_dirty_decay_ms)
         huge_decay(now - (uint64_t)opt_dirty_decay_ms);
-    huge_t *h = cache_take(maplen, alignment);
+    huge_t *h = guard ? NULL : cache_take(maplen, alignment);
     if (h) {
         h->usize = usize;
         h->arena = arena;
@@ -142,6 +146,11 @@ void *huge_alloc(struct arena *arena, size_t usize, size_t alignment, bool *zero
         return NULL;
     void *p = os_map(maplen, alignment);
     if (!p) {
+        huge_desc_put(h);
+        return NULL;
+    }
+    if (guard && !os_guard((char *)p + maplen - guard, guard)) {
+        os_unmap(p, maplen);
         huge_desc_put(h);
         return NULL;
     }
@@ -166,7 +175,7 @@ void huge_dalloc(huge_t *h)
     __atomic_sub_fetch(&huge_allocated, h->usize, __ATOMIC_RELAXED);
     __atomic_add_fetch(&huge_ndalloc, 1, __ATOMIC_RELAXED);
     h->usize = 0;
-    if (h->maplen > HUGE_CACHE_MAX || opt_dirty_decay_ms == 0) {
+    if (h->maplen > HUGE_CACHE_MAX || opt_dirty_decay_ms == 0 || opt_hardened) {
         huge_unmap(h);
         return;
     }
@@ -191,6 +200,8 @@ void huge_dalloc(huge_t *h)
 
 bool huge_resize_in_place(huge_t *h, size_t new_usize, bool zero)
 {
+    if (opt_hardened)
+        return false; /* the guard page stays where it is: realloc moves the block */
     size_t new_maplen = ALIGN_UP(new_usize, PAGE);
     char *p = h->ptr;
     /* Growth first uses the mapping's own slack (a reused cached mapping can be longer than
@@ -217,6 +228,8 @@ bool huge_resize_in_place(huge_t *h, size_t new_usize, bool zero)
 
 void *huge_remap(huge_t *h, size_t new_usize)
 {
+    if (opt_hardened)
+        return NULL;
     size_t new_maplen = ALIGN_UP(new_usize, PAGE);
     void *q = os_map(new_maplen, CHUNK);
     if (!q)

@@ -89,6 +89,14 @@ bool os_remap_to(void *from, size_t old_size, void *dest, size_t new_size)
     return ok;
 }
 
+bool os_guard(void *addr, size_t size)
+{
+    int saved = errno;
+    bool ok = !os_injected_failure() && mprotect(addr, size, PROT_NONE) == 0;
+    errno = saved;
+    return ok;
+}
+
 bool os_purge(void *addr, size_t size)
 {
     int saved = errno;

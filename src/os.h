@@ -16,6 +16,8 @@ bool os_remap_in_place(void *addr, size_t old_size, size_t new_size);
 /* Move the pages of [from, from+old_size) to the start of dest (a mapping of new_size bytes
  * from os_map, replaced), growing with zero pages; false leaves both as they were. */
 bool os_remap_to(void *from, size_t old_size, void *dest, size_t new_size);
+/* Make [addr, addr+size) inaccessible (a guard page); false on failure. */
+bool os_guard(void *addr, size_t size);
 /* Bytes currently mapped through os_map (statistics). */
 size_t os_mapped_bytes(void);
 

@@ -202,6 +202,7 @@ fn config_h(version: &str) -> String {
          #define HM_PREFIX {PREFIX}\n\
          #define HM_CONFIG_DEBUG {debug}\n\
          #define HM_CONFIG_TEST_HOOKS 0\n\
+         #define HM_CONFIG_HARDENED 0\n\
          #define HAVE_LIBPTHREAD 1\n\
          #define PACKAGE \"hmalloc\"\n\
          #define PACKAGE_NAME \"hmalloc\"\n\

@@ -671,6 +671,36 @@ typedef struct {
 } misuse_case_t;
 
 #define CASE(n) {#n, c_##n}
+/* Hardened mode (run with HMALLOC_CONF=hardened:true).  A block freed, written over (the
+ * cache tag gone) and freed again: the quarantine still knows it. */
+static void c_hardened_free_write_free(void)
+{
+    char *p = xmalloc(32);
+    free(p);
+    memset(hide(p), 'x', 32);
+    report(p);
+    free(hide(p));
+}
+
+static void c_hardened_realloc_freed(void)
+{
+    char *p = xmalloc(200);
+    free(p);
+    memset(hide(p), 'y', 200);
+    report(p);
+    void *q = realloc(hide(p), 300);
+    (void)q;
+}
+
+/* The byte just past a huge block's pages is a guard page: writing it faults. */
+static void c_hardened_huge_overrun(void)
+{
+    size_t n = 10 * MiB;
+    volatile char *p = xmalloc(n);
+    report((const void *)p);
+    p[hide_size(n)] = 1;
+}
+
 static const misuse_case_t cases[] = {
     CASE(double_free_small),
     CASE(double_free_small_after_pairs),
@@ -722,6 +752,9 @@ static const misuse_case_t cases[] = {
     CASE(sized_aligned_wrong),
     CASE(sized_right),
     CASE(nothing),
+    CASE(hardened_free_write_free),
+    CASE(hardened_realloc_freed),
+    CASE(hardened_huge_overrun),
 };
 
 static const misuse_case_t *find_case(const char *name)
@@ -842,6 +875,19 @@ static void expect_abort(const char *name, const char *conf, const char *func, c
     }
 }
 
+/* The case must die of signal sig with nothing on stderr. */
+static void expect_signal(const char *name, const char *conf, int sig)
+{
+    outcome_t o;
+    run_case(name, conf, &o);
+    if (!WIFSIGNALED(o.status) || WTERMSIG(o.status) != sig || o.errlen != 0) {
+        describe(name, &o);
+        print_error("case %s: expected signal %d (%s), nothing on stderr\n", name, sig,
+                    strsignal(sig));
+        fail();
+    }
+}
+
 static void expect_clean_exit(const char *name, const char *conf)
 {
     outcome_t o;
@@ -929,6 +975,24 @@ static void test_double_free_huge_100m(void **state)
     expect_abort("double_free_huge_100m", NULL, "free", DF);
 }
 
+static void test_hardened_free_write_free(void **state)
+{
+    (void)state;
+    expect_abort("hardened_free_write_free", "hardened:true", "free", DF);
+}
+
+static void test_hardened_realloc_freed(void **state)
+{
+    (void)state;
+    expect_abort("hardened_realloc_freed", "hardened:true", "realloc", FREED);
+}
+
+static void test_hardened_huge_overrun(void **state)
+{
+    (void)state;
+    expect_signal("hardened_huge_overrun", "hardened:true", SIGSEGV);
+}
+
 static void test_sized_right(void **state)
 {
     (void)state;
@@ -996,6 +1060,9 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_sized_huge_wrong),
         cmocka_unit_test(test_sized_aligned_wrong),
         cmocka_unit_test(test_sized_right),
+        cmocka_unit_test(test_hardened_free_write_free),
+        cmocka_unit_test(test_hardened_realloc_freed),
+        cmocka_unit_test(test_hardened_huge_overrun),
         cmocka_unit_test(test_harness_detects_no_abort),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
