@@ -270,8 +270,9 @@ HM_INLINE void hm_free_inline(void *p, const char *func)
             unsigned cls = pm_cls(pm);
             bool exact;
             slab_region_index(pm_run_offset(pm, p), cls, &exact);
-            tbin_t *b = &hm_tsd.tcache->bins[cls];
-            if (likely(exact) && likely(tcache_free_try(b, p))) {
+            tcache_t *tc = hm_tsd.tcache;
+            tbin_t *b = &tc->bins[cls];
+            if (likely(exact) && likely(c->arena == tc->arena) && likely(tcache_free_try(b, p))) {
                 hm_tsd.deallocated += b->usize;
                 return;
             }
@@ -314,8 +315,9 @@ static HM_NOINLINE void hm_sized_free_slow(void *p, size_t size, int flags, cons
 HM_INLINE void hm_sized_free_inline(void *p, size_t size, int flags, const char *func)
 {
     if (likely(flags == 0 && size <= LOOKUP_MAXCLASS && !opt_check_sized)) {
-        if (likely(rtree_in_arena_chunk(p))) {
-            tbin_t *b = &hm_tsd.tcache->bins[sz_lut[(size + 7) >> 3]];
+        tcache_t *tc = hm_tsd.tcache;
+        if (likely(rtree_in_arena_chunk(p)) && likely(chunk_of(p)->arena == tc->arena)) {
+            tbin_t *b = &tc->bins[sz_lut[(size + 7) >> 3]];
             if (likely(tcache_free_try(b, p))) {
                 hm_tsd.deallocated += b->usize;
                 return;

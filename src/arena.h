@@ -1,6 +1,6 @@
 /* arena.h: an arena owns chunks, their page allocator (extent.c) and one bin per small class
- * (bin.c).  Threads are bound to arenas round-robin on first use; any thread may free into any
- * arena (a block's arena is found from its chunk).
+ * (bin.c).  Threads are bound on first use to the arena with the fewest threads; any thread
+ * may free into any arena (a block's arena is found from its chunk).
  *
  * arena->lock guards the page allocator and the large-block counters; each bin has its own
  * lock.  Lock order: bin lock, then arena lock. Arenas are created on demand and never freed. */
@@ -25,11 +25,11 @@ typedef struct arena {
 } arena_t;
 
 extern arena_t *arenas[MAX_ARENAS];
-extern unsigned narenas_auto; /* arenas used for round-robin binding */
+extern unsigned narenas_auto; /* arenas threads are bound to automatically */
 extern unsigned narenas_total; /* atomic: arenas created so far (slots used) */
 
 arena_t *arena_get(unsigned ind);   /* creates arena ind if needed; NULL when out of memory */
-arena_t *arena_choose_for_thread(void); /* round-robin binding */
+arena_t *arena_choose_for_thread(void); /* the least-loaded arena */
 /* Milliseconds on a monotonic clock (for dirty-page ages). */
 uint64_t arena_clock_now(void);
 

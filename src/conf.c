@@ -98,7 +98,7 @@ static bool conf_value(const opt_desc_t *o, const char *v, size_t vlen)
         return false;
     }
     case OPT_PERCPU:
-        /* Threads are bound round-robin; per-CPU arenas are not implemented. */
+        /* Threads go to the least-loaded arena; per-CPU arenas are not implemented. */
         return conf_word(v, vlen, "disabled");
     case OPT_MS:
         if (conf_word(v, vlen, "-1")) {

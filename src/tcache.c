@@ -58,7 +58,7 @@ static tcache_t *tcache_create(arena_t *arena)
         tcache_pool = tc->next_free;
     hm_mutex_unlock(&tcache_pool_lock);
     if (!tc) {
-        tc = base_alloc(sizeof(tcache_t) + tcache_nslots * sizeof(void *));
+        tc = base_alloc(sizeof(tcache_t) + 2 * tcache_nslots * sizeof(void *));
         if (!tc)
             return NULL;
         void **slots = (void **)(tc + 1);
@@ -68,6 +68,9 @@ static tcache_t *tcache_create(arena_t *arena)
             b->empty_lo = (uint16_t)(uintptr_t)b->top;
             b->full_lo = (uint16_t)(uintptr_t)slots;
             b->usize = (uint32_t)sz_index2size_tab[i];
+            slots += tbin_caps[i];
+            tc->rbins[i].slots = slots;
+            tc->rbins[i].cap = (uint16_t)tbin_caps[i];
             slots += tbin_caps[i];
         }
     }
@@ -113,13 +116,21 @@ void *tcache_alloc_refill(tcache_t *tc, unsigned cls)
 {
     tbin_t *b = &tc->bins[cls];
     void **end = tbin_end(b);
-    unsigned want = (unsigned)(end - tbin_slots(b)) / 2;
+    unsigned cap = (unsigned)(end - tbin_slots(b)), want = cap / 2;
+    /* Remote regions go under the fresh ones: used only once this thread's own are gone, so a
+     * thread that merely frees another's block next to that thread's live ones does not start
+     * writing it (see rbin_t). */
+    rbin_t *r = &tc->rbins[cls];
+    unsigned nr = r->n < cap - want ? r->n : cap - want;
+    r->n = (uint16_t)(r->n - nr);
+    memcpy(end - nr, r->slots + r->n, nr * sizeof(void *));
+    end -= nr;
     unsigned got = bin_fill(tc->arena, cls, end - want, want);
-    if (!got)
-        return NULL;
     if (got < want)
         memmove(end - got, end - want, got * sizeof(void *));
     b->top = end - got;
+    if (tbin_empty(b))
+        return NULL;
     void *p = tcache_pop(b);
     /* Only now, with the cache consistent: the tick may start the background thread, and
      * pthread_create allocates through this very cache.  (Ticking between the fill and
@@ -150,6 +161,18 @@ static void tcache_return(void **items, unsigned n, unsigned cls, const char *fu
     }
 }
 
+static void tcache_free_remote(tcache_t *tc, void *p, unsigned cls)
+{
+    rbin_t *r = &tc->rbins[cls];
+    *(uintptr_t *)p = tcache_tag(p);
+    r->slots[r->n++] = p;
+    if (r->n == r->cap) {
+        tcache_return(r->slots, r->n, cls, "free");
+        r->n = 0;
+        background_tick();
+    }
+}
+
 /* Flush the older half, then push p. */
 void tcache_free_flush(tcache_t *tc, void *p, unsigned cls)
 {
@@ -172,6 +195,10 @@ bool tcache_contains(tcache_t *tc, const void *p, unsigned cls)
     for (void **s = b->top, **end = tbin_end(b); s < end; s++)
         if (*s == p)
             return true;
+    rbin_t *r = &tc->rbins[cls];
+    for (unsigned i = 0; i < r->n; i++)
+        if (r->slots[i] == p)
+            return true;
     return false;
 }
 
@@ -193,6 +220,10 @@ void tcache_free(tcache_t *tc, void *p, unsigned cls, const char *func)
     tbin_t *b = &tc->bins[cls];
     if (*(uintptr_t *)p == tcache_tag(p))
         tcache_free_suspect(tc, p, cls, func);
+    if (chunk_of(p)->arena != tc->arena) {
+        tcache_free_remote(tc, p, cls);
+        return;
+    }
     if (tbin_full(b)) {
         tcache_free_flush(tc, p, cls);
         return;
@@ -209,6 +240,10 @@ void tcache_flush_all(tcache_t *tc)
         if (b->top != end)
             tcache_return(b->top, (unsigned)(end - b->top), i, "free");
         b->top = end;
+        rbin_t *r = &tc->rbins[i];
+        if (r->n)
+            tcache_return(r->slots, r->n, i, "free");
+        r->n = 0;
     }
 }
 
