@@ -110,6 +110,49 @@ tcache_t *tcache_get(void)
     return tc;
 }
 
+static void tcache_return(void **items, unsigned n, unsigned cls, const char *func);
+
+/* Garbage collection of the cache, run on its owner's slow paths: every TCACHE_GC_EVENTS
+ * refills and flushes, each class that saw neither since the last collection gives back the
+ * older half of its regions, and its remote stack.  A thread that moved on from one size to
+ * another thus returns what it cached of the first after a few collections (its bins are
+ * otherwise only emptied at thread exit), and a busy class never loses its cache.  Only the
+ * owner touches a cache, so a thread that stops calling the allocator altogether keeps its
+ * cache until it exits (at most the sum of the bins' capacities: see README). */
+#define TCACHE_GC_EVENTS 64
+_Static_assert(NSMALL <= 64, "gc_touched has a bit per small class");
+
+static void tcache_gc(tcache_t *tc)
+{
+    for (unsigned i = 0; i < NSMALL; i++) {
+        if (tc->gc_touched & ((uint64_t)1 << i))
+            continue;
+        tbin_t *b = &tc->bins[i];
+        void **end = tbin_end(b);
+        unsigned n = (unsigned)(end - b->top), k = n - n / 2;
+        if (k) {
+            tcache_return(end - k, k, i, "free");
+            memmove(b->top + k, b->top, (n - k) * sizeof(void *));
+            b->top += k;
+        }
+        rbin_t *r = &tc->rbins[i];
+        if (r->n)
+            tcache_return(r->slots, r->n, i, "free");
+        r->n = 0;
+    }
+    tc->gc_touched = 0;
+    tc->gc_events = 0;
+}
+
+/* A refill or flush of class cls happened (the cache is consistent again). */
+static void tcache_event(tcache_t *tc, unsigned cls)
+{
+    tc->gc_touched |= (uint64_t)1 << cls;
+    if (++tc->gc_events >= TCACHE_GC_EVENTS)
+        tcache_gc(tc);
+    background_tick();
+}
+
 /* Fill half the (empty) stack; bin_fill gives the lowest addresses first, and they end on top
  * so they are handed out first. */
 void *tcache_alloc_refill(tcache_t *tc, unsigned cls)
@@ -136,7 +179,7 @@ void *tcache_alloc_refill(tcache_t *tc, unsigned cls)
      * pthread_create allocates through this very cache.  (Ticking between the fill and
      * setting n let that nested allocation hand out a region the outer fill then cached
      * again: a block allocated twice, seen as double frees in fork children.) */
-    background_tick();
+    tcache_event(tc, cls);
     return p;
 }
 
@@ -169,7 +212,7 @@ static void tcache_free_remote(tcache_t *tc, void *p, unsigned cls)
     if (r->n == r->cap) {
         tcache_return(r->slots, r->n, cls, "free");
         r->n = 0;
-        background_tick();
+        tcache_event(tc, cls);
     }
 }
 
@@ -184,7 +227,7 @@ void tcache_free_flush(tcache_t *tc, void *p, unsigned cls)
     b->top += nflush;
     *(uintptr_t *)p = tcache_tag(p);
     *--b->top = p;
-    background_tick();
+    tcache_event(tc, cls);
 }
 
 /* p carries a cache tag: it is a double free if it sits in this cache or is free in its slab;

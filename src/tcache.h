@@ -63,6 +63,8 @@ typedef struct tcache {
     tbin_t bins[NSMALL];
     arena_t *arena;
     rbin_t rbins[NSMALL];
+    uint64_t gc_touched; /* bit c: class c refilled or flushed since the last collection */
+    unsigned gc_events;  /* refills and flushes since the last collection */
     struct tcache *next_free;
 } tcache_t;
 

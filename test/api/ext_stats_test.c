@@ -209,6 +209,40 @@ static void *bound_thread(void *arg)
     return NULL;
 }
 
+/* A thread that cached blocks of one size and then works with another size gives the first
+ * size's cached blocks back to the arena (the cache's collection on its slow paths), while a
+ * thread that never touches the first size again would otherwise hold them until it exits. */
+static void test_idle_class_cache_is_collected(void **state)
+{
+    (void)state;
+    unsigned arena = ctl_unsigned("thread.arena"), nbins = ctl_unsigned("arenas.nbins"), bin;
+    for (bin = 0; bin < nbins && ctl_size("arenas.bin.%u.size", bin) != 1024; bin++)
+        ;
+    CHECK(bin < nbins, "no 1024-byte class");
+    ext_refresh();
+    size_t c0 = ctl_size("stats.arenas.%u.bins.%u.curregs", arena, bin);
+    enum { N = 150 };
+    void *b[N];
+    for (int i = 0; i < N; i++)
+        CHECK((b[i] = malloc(ext_hide(1000))) != NULL, "malloc(1000)");
+    for (int i = 0; i < N; i++)
+        free(b[i]);
+    ext_refresh();
+    size_t c1 = ctl_size("stats.arenas.%u.bins.%u.curregs", arena, bin);
+    CHECK(c1 > c0, "the thread cache kept none of the 1024-byte blocks (%zu, %zu)", c0, c1);
+    void *s[1000];
+    for (int round = 0; round < 200; round++) {
+        for (int i = 0; i < 1000; i++)
+            CHECK((s[i] = malloc(ext_hide(64))) != NULL, "malloc(64)");
+        for (int i = 0; i < 1000; i++)
+            free(s[i]);
+    }
+    ext_refresh();
+    size_t c2 = ctl_size("stats.arenas.%u.bins.%u.curregs", arena, bin);
+    CHECK(c2 <= c0, "1024-byte blocks in use went %zu -> %zu (cached) -> %zu after 200 rounds "
+                    "of another size: the idle class's cache was not collected", c0, c1, c2);
+}
+
 static void test_nthreads_follows_bindings(void **state)
 {
     unsigned a = ext_new_arena();
@@ -495,6 +529,7 @@ int main(void)
         cmocka_unit_test(test_stats_print_json),
         cmocka_unit_test(test_stats_print_json_with_other_opts),
         cmocka_unit_test(test_stats_print_json_under_load),
+        cmocka_unit_test(test_idle_class_cache_is_collected),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
