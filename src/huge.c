@@ -175,7 +175,10 @@ void huge_dalloc(huge_t *h)
     __atomic_sub_fetch(&huge_allocated, h->usize, __ATOMIC_RELAXED);
     __atomic_add_fetch(&huge_ndalloc, 1, __ATOMIC_RELAXED);
     h->usize = 0;
-    if (h->maplen > HUGE_CACHE_MAX || opt_dirty_decay_ms == 0 || opt_hardened) {
+    size_t cache_max = __atomic_load_n(&huge_allocated, __ATOMIC_RELAXED) / 2;
+    if (cache_max < HUGE_CACHE_MIN)
+        cache_max = HUGE_CACHE_MIN;
+    if (h->maplen > cache_max || opt_dirty_decay_ms == 0 || opt_hardened) {
         huge_unmap(h);
         return;
     }
@@ -184,7 +187,7 @@ void huge_dalloc(huge_t *h)
     hm_mutex_lock(&huge_lock);
     cache_append(h);
     /* Over the cap: the oldest go, one at a time (unmapped outside the lock). */
-    while (cache_bytes > HUGE_CACHE_MAX) {
+    while (cache_bytes > cache_max) {
         huge_t *old = cache_head;
         cache_remove(old);
         old->next_free = evict;

@@ -7,7 +7,10 @@
 
 #include "hmalloc_internal.h"
 
-#define HUGE_CACHE_MAX ((size_t)64 << 20) /* bytes of freed mappings kept for reuse */
+/* Bytes of freed mappings kept for reuse: HUGE_CACHE_MIN, or half the huge bytes in use when
+ * that is more (a program whose working set is many big blocks reuses them without faulting
+ * them in again; what waits in the cache is still unmapped after dirty_decay_ms). */
+#define HUGE_CACHE_MIN ((size_t)64 << 20)
 
 struct arena;
 
@@ -26,8 +29,8 @@ typedef struct huge {
 void *huge_alloc(struct arena *arena, size_t usize, size_t alignment, bool *zeroed);
 /* Free h: its mapping is kept in a bounded cache for reuse (so a program that frees and
  * allocates big blocks in a loop does not fault every page in again) and unmapped once it
- * is older than dirty_decay_ms or the cache is full; blocks above HUGE_CACHE_MAX are unmapped
- * at once.  A cached mapping stays in the chunk map, so freeing it again is a double free. */
+ * is older than dirty_decay_ms or the cache is full; a block bigger than the cache's limit is
+ * unmapped at once.  A cached mapping stays in the chunk map, so freeing it again is a double free. */
 void huge_dalloc(huge_t *h);
 /* Unmap cached mappings freed at or before cutoff_ms (all with UINT64_MAX). */
 void huge_decay(uint64_t cutoff_ms);
