@@ -158,6 +158,25 @@ static inline void bench_parse_args(int argc, char **argv, double *scale, uint64
 	*seed = o.seed;
 }
 
+/* Work at this scale: base * scale, but at least min (a program needs some minimum to mean
+ * anything, e.g. one op per live slot). */
+static inline uint64_t bench_count(double base, double scale, uint64_t min)
+{
+	uint64_t n = (uint64_t)(base * scale);
+	return n < min ? min : n;
+}
+
+/* The start of a single-thread program: parse [-s SCALE] [-S SEED], seed rng, and return the
+ * number of ops to do (bench_count). */
+static inline uint64_t bench_start(int argc, char **argv, double base, uint64_t min, bench_rng_t *rng)
+{
+	double scale = 1.0;
+	uint64_t seed = 42;
+	bench_parse_args(argc, argv, &scale, &seed);
+	bench_rng_seed(rng, seed);
+	return bench_count(base, scale, min);
+}
+
 /* Resident set now, in KiB (VmRSS, from /proc/self/statm: one read, no parsing of names). */
 static inline long bench_rss_kib(void)
 {
@@ -221,6 +240,103 @@ static inline void bench_die(const char *name, const char *what, uint64_t at)
 	fprintf(stderr, "bench=%s error: %s (at op %llu)\n", name, what, (unsigned long long)at);
 	fflush(stderr);
 	abort();
+}
+
+/* A small block marked where a stray write most likely lands: its tag in the first word and the
+ * tag's top byte in the last byte.  Two writes and two reads: cheap enough for a benchmark of
+ * small blocks, and they catch an allocator that hands out one block twice or overlaps two. */
+typedef struct {
+	unsigned char *p;
+	uint64_t tag;
+	uint32_t size;
+} bench_block_t;
+
+/* malloc size bytes (at least 8) and mark them with tag; `at` is the op number for the message. */
+static inline bench_block_t bench_block_new(const char *name, uint32_t size, uint64_t tag, uint64_t at)
+{
+	unsigned char *p = malloc(size);
+	if (p == NULL)
+		bench_die(name, "malloc returned NULL", at);
+	memcpy(p, &tag, sizeof tag);
+	p[size - 1] = (unsigned char)(tag >> 56);
+	return (bench_block_t){ p, tag, size };
+}
+
+/* Dies unless the marks are intact; returns the tag (what the programs add to their checksum). */
+static inline uint64_t bench_block_check(const char *name, const bench_block_t *b, uint64_t at)
+{
+	uint64_t t;
+	memcpy(&t, b->p, sizeof t);
+	if (t != b->tag || b->p[b->size - 1] != (unsigned char)(b->tag >> 56))
+		bench_die(name, "block contents changed while it was allocated", at);
+	return t;
+}
+
+/* Check, free, and mark the entry empty (p = NULL); returns the tag. */
+static inline uint64_t bench_block_free(const char *name, bench_block_t *b, uint64_t at)
+{
+	uint64_t t = bench_block_check(name, b, at);
+	free(b->p);
+	b->p = NULL;
+	return t;
+}
+
+/* A big block is not filled: a memset of megabytes, or a page fault for every page (~50 us each
+ * on the project's VM), would be all that was measured.  Instead word i of `points`, at offset
+ * step * i rounded down to a word, holds tag + i; the caller chooses step and points so that the
+ * words lie inside the block and do not overlap. */
+typedef struct {
+	unsigned char *p;
+	size_t size;
+	uint64_t tag;
+	size_t step;
+	size_t points;
+} bench_big_t;
+
+static inline size_t bench_big_offset(const bench_big_t *b, size_t i)
+{
+	return b->step * i & ~(size_t)7;
+}
+
+static inline void bench_big_touch(const bench_big_t *b)
+{
+	for (size_t i = 0; i < b->points; i++) {
+		uint64_t v = b->tag + i;
+		memcpy(b->p + bench_big_offset(b, i), &v, sizeof v);
+	}
+}
+
+/* Check the words, free the block and mark the entry empty; returns the sum of the words (0 for
+ * an empty entry). */
+static inline uint64_t bench_big_free(const char *name, bench_big_t *b, uint64_t at)
+{
+	uint64_t sum = 0;
+	if (b->p == NULL)
+		return 0;
+	for (size_t i = 0; i < b->points; i++) {
+		uint64_t v;
+		memcpy(&v, b->p + bench_big_offset(b, i), sizeof v);
+		if (v != b->tag + i)
+			bench_die(name, "block contents changed while it was allocated", at);
+		sum += v;
+	}
+	free(b->p);
+	b->p = NULL;
+	return sum;
+}
+
+/* A size distribution as bands: a pick falls in the first band whose `below` exceeds a uniform
+ * percentile 0..99, and is then uniform in [lo, hi].  The last band has below = 100. */
+typedef struct {
+	uint32_t below, lo, hi;
+} bench_size_band_t;
+
+static inline uint32_t bench_pick_size(const bench_size_band_t *band, uint64_t r)
+{
+	uint32_t c = (uint32_t)(r % 100), v = (uint32_t)(r >> 16);
+	while (c >= band->below)
+		band++;
+	return band->lo + v % (band->hi - band->lo + 1);
 }
 
 /* pthread_create, or a clear failure. */

@@ -75,15 +75,8 @@ static inline uint64_t obj_free(obj_t *o)
 
 int main(int argc, char **argv)
 {
-	double scale = 1.0;
-	uint64_t seed = 42;
-	bench_parse_args(argc, argv, &scale, &seed);
-	uint64_t total = (uint64_t)(BASE_OPS * scale);
-	if (total < POOL_SLOTS)
-		total = POOL_SLOTS;
-
 	bench_rng_t rng;
-	bench_rng_seed(&rng, seed);
+	uint64_t total = bench_start(argc, argv, BASE_OPS, POOL_SLOTS, &rng);
 	uint64_t checksum = 0;
 	size_t depth = 0;
 

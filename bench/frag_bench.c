@@ -33,19 +33,13 @@
 #define PAGE 4096
 
 typedef struct {
-	unsigned char *p;
-	uint64_t tag;
-	uint32_t size;
-} block_t;
-
-typedef struct {
 	float t;
 	long rss_kib;
 	long live_kib;
 	const char *phase;
 } sample_t;
 
-static block_t *table;   /* all live blocks; survivors of past cycles at the front */
+static bench_block_t *table;   /* all live blocks; survivors of past cycles at the front */
 static size_t nblocks;
 static size_t table_cap;
 static uint64_t live_bytes;
@@ -72,59 +66,35 @@ static inline void count_op(void)
 }
 
 /* 50% 16..128, 30% 129..512, 15% 513..2048, 5% 2049..8192 bytes. */
-static uint32_t fill_size(uint64_t r)
-{
-	uint32_t c = (uint32_t)(r % 100), v = (uint32_t)(r >> 16);
-	if (c < 50)
-		return 16 + v % 113;
-	if (c < 80)
-		return 129 + v % 384;
-	if (c < 95)
-		return 513 + v % 1536;
-	return 2049 + v % 6144;
-}
+static const bench_size_band_t fill_sizes[] = {
+	{ 50, 16, 128 }, { 80, 129, 512 }, { 95, 513, 2048 }, { 100, 2049, 8192 },
+};
 
 /* 40% 256..2048, 40% 2049..16384, 20% 16385..131072 bytes. */
-static uint32_t refill_size(uint64_t r)
-{
-	uint32_t c = (uint32_t)(r % 100), v = (uint32_t)(r >> 16);
-	if (c < 40)
-		return 256 + v % 1793;
-	if (c < 80)
-		return 2049 + v % 14336;
-	return 16385 + v % 114688;
-}
+static const bench_size_band_t refill_sizes[] = {
+	{ 40, 256, 2048 }, { 80, 2049, 16384 }, { 100, 16385, 131072 },
+};
 
 static void block_new(uint32_t size)
 {
 	if (nblocks == table_cap)
 		bench_die(NAME, "block table full", ops);
-	uint64_t tag = bench_tag(made++);
-	unsigned char *p = malloc(size);
-	if (p == NULL)
-		bench_die(NAME, "malloc returned NULL", ops);
-	memcpy(p, &tag, sizeof tag);
+	bench_block_t b = bench_block_new(NAME, size, bench_tag(made++), ops);
+	/* Every page, not only the first and last: see the top of the file. */
 	for (size_t k = PAGE; k < size - 1; k += PAGE)
-		p[k] = (unsigned char)(tag >> 8);
-	p[size - 1] = (unsigned char)(tag >> 56);
-	table[nblocks++] = (block_t){ p, tag, size };
+		b.p[k] = (unsigned char)(b.tag >> 8);
+	table[nblocks++] = b;
 	live_bytes += size;
 	count_op();
 }
 
-static void block_free(block_t *b)
+static void block_free(bench_block_t *b)
 {
-	uint64_t t;
-	memcpy(&t, b->p, sizeof t);
-	if (t != b->tag || b->p[b->size - 1] != (unsigned char)(b->tag >> 56))
-		bench_die(NAME, "block contents changed while it was allocated", ops);
 	for (size_t k = PAGE; k < b->size - 1u; k += PAGE)
-		if (b->p[k] != (unsigned char)(t >> 8))
+		if (b->p[k] != (unsigned char)(b->tag >> 8))
 			bench_die(NAME, "block contents changed while it was allocated", ops);
-	free(b->p);
-	b->p = NULL;
+	checksum += bench_block_free(NAME, b, ops);
 	live_bytes -= b->size;
-	checksum += t;
 	count_op();
 }
 
@@ -166,9 +136,7 @@ int main(int argc, char **argv)
 {
 	bench_opts_t o = { 1.0, 42, 1, NULL, 0.0 };
 	bench_parse_opts(argc, argv, "o:w:", &o);
-	uint64_t fill = (uint64_t)((double)BASE_FILL * o.scale);
-	if (fill < (1 << 20))
-		fill = 1 << 20;
+	uint64_t fill = bench_count((double)BASE_FILL, o.scale, 1 << 20);
 
 	/* Room for a fill of the smallest blocks plus everything else: only the touched part of
 	 * the mapping becomes resident. */
@@ -189,7 +157,7 @@ int main(int argc, char **argv)
 
 		set_phase(c, 0);
 		for (uint64_t asked = 0; asked < fill;) {
-			uint32_t size = fill_size(bench_rng_next(&rng));
+			uint32_t size = bench_pick_size(fill_sizes, bench_rng_next(&rng));
 			block_new(size);
 			asked += size;
 		}
@@ -206,7 +174,7 @@ int main(int argc, char **argv)
 
 		set_phase(c, 2);
 		for (uint64_t asked = 0; asked < freed;) {
-			uint32_t size = refill_size(bench_rng_next(&rng));
+			uint32_t size = bench_pick_size(refill_sizes, bench_rng_next(&rng));
 			block_new(size);
 			asked += size;
 		}

@@ -23,12 +23,6 @@
 #define ALIGN_CHOICES 10    /* 4 KiB << 0..9: up to 2 MiB */
 #define TOUCH_POINTS 16     /* words written in each block */
 
-typedef struct {
-	unsigned char *p;
-	size_t size;
-	uint64_t tag;
-} block_t;
-
 /* Log-uniform in [lo, hi) for powers of two lo < hi: an octave at random, then a value in it. */
 static size_t log_uniform(uint64_t r, size_t lo, size_t hi)
 {
@@ -39,55 +33,18 @@ static size_t log_uniform(uint64_t r, size_t lo, size_t hi)
 	return base + (size_t)((r >> 16) % base);
 }
 
-static inline size_t touch_offset(size_t size, unsigned i)
-{
-	return (size - sizeof(uint64_t)) / (TOUCH_POINTS - 1) * i & ~(size_t)7;
-}
-
-static void block_touch(block_t *b)
-{
-	for (unsigned i = 0; i < TOUCH_POINTS; i++) {
-		uint64_t v = b->tag + i;
-		memcpy(b->p + touch_offset(b->size, i), &v, sizeof v);
-	}
-}
-
-static uint64_t block_free(block_t *b, uint64_t at)
-{
-	uint64_t sum = 0;
-	if (b->p == NULL)
-		return 0;
-	for (unsigned i = 0; i < TOUCH_POINTS; i++) {
-		uint64_t v;
-		memcpy(&v, b->p + touch_offset(b->size, i), sizeof v);
-		if (v != b->tag + i)
-			bench_die(NAME, "block contents changed while it was allocated", at);
-		sum += v;
-	}
-	free(b->p);
-	b->p = NULL;
-	return sum;
-}
-
 int main(int argc, char **argv)
 {
-	double scale = 1.0;
-	uint64_t seed = 42;
-	bench_parse_args(argc, argv, &scale, &seed);
-	uint64_t total = (uint64_t)(BASE_OPS * scale);
-	if (total < LIVE)
-		total = LIVE;
-
-	static block_t live[LIVE];
+	static bench_big_t live[LIVE];
 	bench_rng_t rng;
-	bench_rng_seed(&rng, seed);
+	uint64_t total = bench_start(argc, argv, BASE_OPS, LIVE, &rng);
 	uint64_t checksum = 0, aligned = 0;
 
 	double t0 = bench_now();
 	for (uint64_t op = 0; op < total; op++) {
 		uint64_t r = bench_rng_next(&rng);
-		block_t *b = op < LIVE ? &live[op] : &live[r % LIVE];
-		checksum += block_free(b, op);
+		bench_big_t *b = op < LIVE ? &live[op] : &live[r % LIVE];
+		checksum += bench_big_free(NAME, b, op);
 
 		uint64_t q = bench_rng_next(&rng);
 		size_t size = log_uniform(q, MIN_SIZE, MAX_SIZE);
@@ -109,11 +66,13 @@ int main(int argc, char **argv)
 		}
 		if (p == NULL)
 			bench_die(NAME, "allocation failed", op);
-		*b = (block_t){ p, size, bench_tag(op) };
-		block_touch(b);
+		/* TOUCH_POINTS words, spread from the first to (within a word of) the last. */
+		size_t step = (size - sizeof(uint64_t)) / (TOUCH_POINTS - 1);
+		*b = (bench_big_t){ p, size, bench_tag(op), step, TOUCH_POINTS };
+		bench_big_touch(b);
 	}
 	for (size_t i = 0; i < LIVE; i++)
-		checksum += block_free(&live[i], total);
+		checksum += bench_big_free(NAME, &live[i], total);
 	double t1 = bench_now();
 
 	char extra[64];

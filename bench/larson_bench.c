@@ -24,13 +24,7 @@
 #define MAX_SIZE 1000
 
 typedef struct {
-	unsigned char *p;
-	uint64_t tag;
-	uint32_t size;
-} block_t;
-
-typedef struct {
-	block_t slot[SLOTS];
+	bench_block_t slot[SLOTS];
 	bench_rng_t rng;  /* travels with the array */
 	uint64_t made;    /* blocks made in this array so far; with id, the tag source */
 	uint64_t id;
@@ -42,29 +36,11 @@ static uint64_t rounds;
 static pthread_barrier_t barrier;
 static _Atomic uint64_t checksum;
 
-static inline void block_new(slot_array_t *a, block_t *b, uint64_t r)
+static inline void block_new(slot_array_t *a, bench_block_t *b, uint64_t r)
 {
 	uint32_t size = MIN_SIZE + (uint32_t)(r % (MAX_SIZE - MIN_SIZE + 1));
 	uint64_t tag = bench_tag(a->id << 40 | a->made++);
-	unsigned char *p = malloc(size);
-	if (p == NULL)
-		bench_die(NAME, "malloc returned NULL", a->made);
-	memcpy(p, &tag, sizeof tag);
-	p[size - 1] = (unsigned char)(tag >> 56);
-	b->p = p;
-	b->tag = tag;
-	b->size = size;
-}
-
-static inline uint64_t block_free(slot_array_t *a, block_t *b)
-{
-	uint64_t t;
-	memcpy(&t, b->p, sizeof t);
-	if (t != b->tag || b->p[b->size - 1] != (unsigned char)(b->tag >> 56))
-		bench_die(NAME, "block contents changed while it was allocated", a->made);
-	free(b->p);
-	b->p = NULL;
-	return t;
+	*b = bench_block_new(NAME, size, tag, a->made);
 }
 
 static void *worker(void *arg)
@@ -82,8 +58,8 @@ static void *worker(void *arg)
 		a = &arrays[(tid + r) % (uint64_t)nthreads];
 		for (unsigned k = 0; k < ROUND_OPS; k++) {
 			uint64_t q = bench_rng_next(&a->rng);
-			block_t *b = &a->slot[(q >> 48) % SLOTS];
-			sum += block_free(a, b);
+			bench_block_t *b = &a->slot[(q >> 48) % SLOTS];
+			sum += bench_block_free(NAME, b, a->made);
 			block_new(a, b, q);
 		}
 	}
@@ -91,7 +67,7 @@ static void *worker(void *arg)
 	pthread_barrier_wait(&barrier);
 	a = &arrays[(tid + rounds) % (uint64_t)nthreads];
 	for (size_t i = 0; i < SLOTS; i++)
-		sum += block_free(a, &a->slot[i]);
+		sum += bench_block_free(NAME, &a->slot[i], a->made);
 	atomic_fetch_add(&checksum, sum);
 	return NULL;
 }
@@ -101,9 +77,7 @@ int main(int argc, char **argv)
 	bench_opts_t o = { 1.0, 42, 2, NULL, 0.0 };
 	bench_parse_opts(argc, argv, "t:", &o);
 	nthreads = o.threads;
-	rounds = (uint64_t)(BASE_ROUNDS * o.scale);
-	if (rounds == 0)
-		rounds = 1;
+	rounds = bench_count(BASE_ROUNDS, o.scale, 1);
 
 	arrays = calloc((size_t)nthreads, sizeof *arrays);
 	pthread_t *tids = calloc((size_t)nthreads, sizeof *tids);

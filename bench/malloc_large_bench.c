@@ -18,67 +18,38 @@
 #define MAX_SIZE (25UL << 20)
 #define TOUCH_STEP (1UL << 20) /* one word written per MiB */
 
-typedef struct {
-	unsigned char *p;
-	size_t size;
-	uint64_t tag;
-} buffer_t;
-
-static void buffer_touch(const buffer_t *b)
+/* The last word holds the tag (outside bench_big_t's points, and not in the checksum). */
+static uint64_t buffer_free(bench_big_t *b, uint64_t at)
 {
-	uint64_t i = 0;
-	for (size_t off = 0; off < b->size - 8; off += TOUCH_STEP, i++) {
-		uint64_t v = b->tag + i;
-		memcpy(b->p + off, &v, sizeof v);
-	}
-	memcpy(b->p + b->size - 8, &b->tag, sizeof b->tag);
-}
-
-static uint64_t buffer_free(buffer_t *b, uint64_t at)
-{
-	uint64_t i = 0, v, sum = 0;
+	uint64_t v;
 	if (b->p == NULL)
 		return 0;
-	for (size_t off = 0; off < b->size - 8; off += TOUCH_STEP, i++) {
-		memcpy(&v, b->p + off, sizeof v);
-		if (v != b->tag + i)
-			bench_die(NAME, "buffer contents changed while it was allocated", at);
-		sum += v;
-	}
 	memcpy(&v, b->p + b->size - 8, sizeof v);
 	if (v != b->tag)
-		bench_die(NAME, "buffer contents changed while it was allocated", at);
-	free(b->p);
-	b->p = NULL;
-	return sum;
+		bench_die(NAME, "block contents changed while it was allocated", at);
+	return bench_big_free(NAME, b, at);
 }
 
 int main(int argc, char **argv)
 {
-	double scale = 1.0;
-	uint64_t seed = 42;
-	bench_parse_args(argc, argv, &scale, &seed);
-	uint64_t rounds = (uint64_t)(BASE_ROUNDS * scale);
-	if (rounds < SLOTS)
-		rounds = SLOTS;
-
-	static buffer_t slot[SLOTS];
+	static bench_big_t slot[SLOTS];
 	bench_rng_t rng;
-	bench_rng_seed(&rng, seed);
+	uint64_t rounds = bench_start(argc, argv, BASE_ROUNDS, SLOTS, &rng);
 	uint64_t checksum = 0;
 
 	double t0 = bench_now();
 	for (uint64_t r = 0; r < rounds; r++) {
 		uint64_t q = bench_rng_next(&rng);
-		buffer_t *b = r < SLOTS ? &slot[r] : &slot[q % SLOTS];
+		bench_big_t *b = r < SLOTS ? &slot[r] : &slot[q % SLOTS];
 		checksum += buffer_free(b, r);
 		size_t size = MIN_SIZE + (size_t)((q >> 16) % (MAX_SIZE - MIN_SIZE + 1));
-		b->p = malloc(size);
-		if (b->p == NULL)
+		unsigned char *p = malloc(size);
+		if (p == NULL)
 			bench_die(NAME, "malloc returned NULL", r);
-		b->size = size;
-		b->tag = bench_tag(r);
-		buffer_touch(b);
+		/* One word per TOUCH_STEP, up to the last word but not overlapping it. */
+		*b = (bench_big_t){ p, size, bench_tag(r), TOUCH_STEP, (size - 16) / TOUCH_STEP + 1 };
+		bench_big_touch(b);
+		memcpy(p + size - 8, &b->tag, sizeof b->tag);
 	}
 	for (size_t i = 0; i < SLOTS; i++)
 		checksum += buffer_free(&slot[i], rounds);

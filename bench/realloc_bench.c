@@ -215,19 +215,12 @@ static uint64_t block_free(block_t *blk)
 
 int main(int argc, char **argv)
 {
-	double scale = 1.0;
-	uint64_t seed = 42;
-	bench_parse_args(argc, argv, &scale, &seed);
-	uint64_t builds = (uint64_t)(BASE_BUILDS * scale);
-	if (builds < ACTIVE)
-		builds = ACTIVE;
-
 	static block_t noise[NOISE_SLOTS];
 	static builder_t kept[KEEP_SLOTS];  /* finished results; p == NULL when empty */
 	builder_t active[ACTIVE];
 	int running[ACTIVE];
 	bench_rng_t rng;
-	bench_rng_seed(&rng, seed);
+	uint64_t builds = bench_start(argc, argv, BASE_BUILDS, ACTIVE, &rng);
 	uint64_t checksum = 0, started = 0, finished = 0;
 
 	double t0 = bench_now();

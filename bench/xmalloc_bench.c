@@ -20,19 +20,13 @@
 #define BATCH 16384           /* blocks a thread allocates */
 
 typedef struct {
-	unsigned char *p;
-	uint64_t tag;
-	uint32_t size;
-} block_t;
-
-typedef struct {
 	pthread_t thread;
 	uint64_t gen;
 	uint64_t index;
 	uint64_t sum;           /* sum of the tags this thread checked and freed */
-	block_t *own;           /* this thread's batch; the kept half is moved to the front */
+	bench_block_t *own;     /* this thread's batch; the kept half is moved to the front */
 	size_t kept;            /* blocks left for the next generation */
-	const block_t *inherit; /* what the previous generation left for this thread */
+	bench_block_t *inherit; /* what the previous generation left for this thread */
 	size_t inherited;
 } worker_t;
 
@@ -52,16 +46,6 @@ static inline uint32_t pick_size(uint64_t r)
 	return 2049 + v % 14336;
 }
 
-static inline uint64_t block_free(const block_t *b, uint64_t at)
-{
-	uint64_t t;
-	memcpy(&t, b->p, sizeof t);
-	if (t != b->tag || b->p[b->size - 1] != (unsigned char)(b->tag >> 56))
-		bench_die(NAME, "block contents changed while it was allocated", at);
-	free(b->p);
-	return t;
-}
-
 static void *worker(void *arg)
 {
 	worker_t *w = arg;
@@ -72,27 +56,18 @@ static void *worker(void *arg)
 
 	for (size_t j = 0; j < BATCH; j++) {
 		uint64_t r = bench_rng_next(&rng);
-		uint32_t size = pick_size(r);
-		uint64_t tag = bench_tag(base + j);
-		unsigned char *p = malloc(size);
-		if (p == NULL)
-			bench_die(NAME, "malloc returned NULL", w->gen * BATCH + j);
-		memcpy(p, &tag, sizeof tag);
-		p[size - 1] = (unsigned char)(tag >> 56);
-		w->own[j] = (block_t){ p, tag, size };
+		w->own[j] = bench_block_new(NAME, pick_size(r), bench_tag(base + j), w->gen * BATCH + j);
 		if (j < w->inherited)
-			sum += block_free(&w->inherit[j], w->gen * BATCH + j);
+			sum += bench_block_free(NAME, &w->inherit[j], w->gen * BATCH + j);
 	}
 	for (size_t j = BATCH; j < w->inherited; j++)
-		sum += block_free(&w->inherit[j], w->gen * BATCH + j);
+		sum += bench_block_free(NAME, &w->inherit[j], w->gen * BATCH + j);
 
 	/* Free a random half of the batch in a scattered order (a stride coprime to BATCH), then
 	 * pack the other half at the front of the array for the next generation. */
 	for (size_t k = 0, j = 0; k < BATCH; k++, j = (j + 7919) % BATCH) {
-		if (bench_rng_next(&rng) >> 63) {
-			sum += block_free(&w->own[j], w->gen * BATCH + j);
-			w->own[j].p = NULL;
-		}
+		if (bench_rng_next(&rng) >> 63)
+			sum += bench_block_free(NAME, &w->own[j], w->gen * BATCH + j);
 	}
 	size_t kept = 0;
 	for (size_t j = 0; j < BATCH; j++)
@@ -108,9 +83,7 @@ int main(int argc, char **argv)
 	bench_opts_t o = { 1.0, 42, 2, NULL, 0.0 };
 	bench_parse_opts(argc, argv, "t:", &o);
 	size_t nthreads = (size_t)o.threads;
-	uint64_t generations = (uint64_t)(BASE_GENERATIONS * o.scale);
-	if (generations < 2)
-		generations = 2;
+	uint64_t generations = bench_count(BASE_GENERATIONS, o.scale, 2);
 	bench_seed = o.seed;
 
 	/* Two sets of per-thread state: generation g uses set g % 2 and reads set (g - 1) % 2. */
@@ -120,7 +93,7 @@ int main(int argc, char **argv)
 		if (w[s] == NULL)
 			bench_die(NAME, "cannot allocate the thread table", 0);
 		for (size_t i = 0; i < nthreads; i++) {
-			w[s][i].own = malloc(BATCH * sizeof(block_t));
+			w[s][i].own = malloc(BATCH * sizeof(bench_block_t));
 			if (w[s][i].own == NULL)
 				bench_die(NAME, "cannot allocate the block table", 0);
 		}
@@ -146,7 +119,7 @@ int main(int argc, char **argv)
 	worker_t *last = w[(generations - 1) & 1];
 	for (size_t i = 0; i < nthreads; i++)
 		for (size_t j = 0; j < last[i].kept; j++)
-			checksum += block_free(&last[i].own[j], j);
+			checksum += bench_block_free(NAME, &last[i].own[j], j);
 	double t1 = bench_now();
 
 	char extra[96];
