@@ -5,6 +5,7 @@
 #include "conf.h"
 #include "slab.h"
 
+#include <sched.h>
 #include <string.h>
 #include <time.h>
 
@@ -162,6 +163,15 @@ void arena_prefork(void)
         for (unsigned c = 0; c < NSMALL; c++)
             hm_mutex_lock(&a->bins[c].lock);
         hm_mutex_lock(&a->lock);
+        /* A thread purging with the lock dropped holds runs that are in no list; in the
+         * child it would not exist to put them back.  Let it finish its batch (it needs only
+         * this lock, and starts no new batch while fork_pending is set). */
+        a->pa.fork_pending = true;
+        while (a->pa.purgers) {
+            hm_mutex_unlock(&a->lock);
+            sched_yield();
+            hm_mutex_lock(&a->lock);
+        }
     }
 }
 
@@ -171,6 +181,7 @@ void arena_postfork_parent(void)
         arena_t *a = arenas[i];
         if (!a)
             continue;
+        a->pa.fork_pending = false;
         hm_mutex_unlock(&a->lock);
         for (unsigned c = 0; c < NSMALL; c++)
             hm_mutex_unlock(&a->bins[c].lock);
@@ -188,6 +199,7 @@ void arena_postfork_child(void)
         for (unsigned c = 0; c < NSMALL; c++)
             hm_mutex_init(&a->bins[c].lock);
         a->nthreads = 0;
+        a->pa.fork_pending = false;
     }
     hm_mutex_init(&arenas_lock);
 }
