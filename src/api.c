@@ -143,7 +143,7 @@ HM_INLINE bool usize_is_large(size_t usize, size_t alignment)
 /* ---- allocation --------------------------------------------------------------------------- */
 
 /* Out of memory: give back everything held for reuse (this thread's cache, every arena's free
- * chunks and dirty pages, cached huge mappings), so that a retry can succeed where mmap
+ * chunks and dirty pages, cached huge mappings, retained chunks), so that a retry can succeed where mmap
  * failed for want of address space or a resource limit. */
 static HM_COLD void reclaim_all(tcache_t *tc)
 {
@@ -160,6 +160,7 @@ static HM_COLD void reclaim_all(tcache_t *tc)
         hm_mutex_unlock(&a->lock);
     }
     huge_decay(UINT64_MAX);
+    chunk_unmap_retained();
 }
 
 static void *alloc_usize_once(size_t usize, size_t alignment, bool zero, tcache_t *tc,

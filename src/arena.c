@@ -6,6 +6,7 @@
 #include "quarantine.h"
 #include "slab.h"
 
+#include <sched.h>
 #include <string.h>
 #include <time.h>
 
@@ -195,6 +196,15 @@ void arena_prefork(void)
         for (unsigned c = 0; c < NSMALL; c++)
             hm_mutex_lock(&a->bins[c].lock);
         hm_mutex_lock(&a->lock);
+        /* A thread purging with the lock dropped holds runs that are in no list; in the
+         * child it would not exist to put them back.  Let it finish its batch (it needs only
+         * this lock, and starts no new batch while fork_pending is set). */
+        a->pa.fork_pending = true;
+        while (a->pa.purgers) {
+            hm_mutex_unlock(&a->lock);
+            sched_yield();
+            hm_mutex_lock(&a->lock);
+        }
     }
 }
 
@@ -204,6 +214,7 @@ void arena_postfork_parent(void)
         arena_t *a = arenas[i];
         if (!a)
             continue;
+        a->pa.fork_pending = false;
         hm_mutex_unlock(&a->lock);
         for (unsigned c = 0; c < NSMALL; c++)
             hm_mutex_unlock(&a->bins[c].lock);
@@ -223,6 +234,7 @@ void arena_postfork_child(void)
             hm_mutex_init(&a->bins[c].lock);
         quarantine_postfork_child(a);
         a->nthreads = 0;
+        a->pa.fork_pending = false;
     }
     hm_mutex_init(&arenas_lock);
 }

@@ -126,16 +126,19 @@ void background_tick(void)
     int state = __atomic_load_n(&bg_state, __ATOMIC_RELAXED);
     if (state == BG_RUNNING || state == BG_STARTING)
         return;
-    uint64_t now = arena_clock_now(), due = __atomic_load_n(&next_tick_ms, __ATOMIC_RELAXED);
-    if (now < due ||
-        !__atomic_compare_exchange_n(&next_tick_ms, &due, now + TICK_INTERVAL_MS / 10, false,
-                                     __ATOMIC_RELAXED, __ATOMIC_RELAXED))
-        return;
+    /* Not rate-limited: a program may free everything within one tick interval and go idle,
+     * and then no later tick would come to start the thread.  Until the first dirty page
+     * this costs a look at each arena's counter per slow path. */
     if (opt_background_thread && state == BG_NONE) {
         if (anything_dirty())
             bg_start();
         return;
     }
+    uint64_t now = arena_clock_now(), due = __atomic_load_n(&next_tick_ms, __ATOMIC_RELAXED);
+    if (now < due ||
+        !__atomic_compare_exchange_n(&next_tick_ms, &due, now + TICK_INTERVAL_MS / 10, false,
+                                     __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        return;
     background_decay_all();
 }
 

@@ -1,12 +1,66 @@
-/* chunk.c: mapping, registering and unmapping arena chunks (see chunk.h). */
+/* chunk.c: mapping, registering, retaining and unmapping arena chunks (see chunk.h). */
 #include "chunk.h"
+#include "base.h"
+#include "conf.h"
+#include "lock.h"
 #include "os.h"
 #include "rtree.h"
 
+/* Retained chunks: address ranges kept (purged) for reuse, newest first, so a program whose
+ * heap shrinks and grows back gets the same addresses without mmap/munmap.  Their headers
+ * cannot hold the list (that would keep a page of each resident), so small descriptors from
+ * base memory do, recycled through a free list.  retained_lock guards both lists; it nests
+ * inside an arena lock (chunk_create runs under it). */
+typedef struct retained {
+    chunk_t *chunk;
+    struct retained *next;
+} retained_t;
+
+static hm_mutex_t retained_lock = HM_MUTEX_INITIALIZER;
+static retained_t *retained_head, *retained_free;
+static size_t retained_bytes; /* atomic for readers; written under retained_lock */
+
+static chunk_t *retained_pop(void)
+{
+    if (!__atomic_load_n(&retained_head, __ATOMIC_RELAXED))
+        return NULL;
+    hm_mutex_lock(&retained_lock);
+    retained_t *r = retained_head;
+    chunk_t *c = NULL;
+    if (r) {
+        __atomic_store_n(&retained_head, r->next, __ATOMIC_RELAXED);
+        c = r->chunk;
+        r->next = retained_free;
+        retained_free = r;
+        __atomic_store_n(&retained_bytes, retained_bytes - CHUNK, __ATOMIC_RELAXED);
+    }
+    hm_mutex_unlock(&retained_lock);
+    return c;
+}
+
+/* False when no descriptor could be had (the caller unmaps the chunk instead). */
+static bool retained_push(chunk_t *c)
+{
+    hm_mutex_lock(&retained_lock);
+    retained_t *r = retained_free;
+    if (r)
+        retained_free = r->next;
+    hm_mutex_unlock(&retained_lock);
+    if (!r && !(r = base_alloc(sizeof(*r))))
+        return false;
+    r->chunk = c;
+    hm_mutex_lock(&retained_lock);
+    r->next = retained_head;
+    __atomic_store_n(&retained_head, r, __ATOMIC_RELAXED);
+    __atomic_store_n(&retained_bytes, retained_bytes + CHUNK, __ATOMIC_RELAXED);
+    hm_mutex_unlock(&retained_lock);
+    return true;
+}
+
 chunk_t *chunk_create(struct arena *arena)
 {
-    chunk_t *c = os_map(CHUNK, CHUNK);
-    if (!c)
+    chunk_t *c = retained_pop();
+    if (!c && !(c = os_map(CHUNK, CHUNK)))
         return NULL;
     if (!rtree_set_range(c, CHUNK, (uintptr_t)c)) {
         os_unmap(c, CHUNK);
@@ -15,12 +69,33 @@ chunk_t *chunk_create(struct arena *arena)
     c->arena = arena;
     for (size_t i = 0; i < CHUNK_HDR_PAGES; i++)
         c->pagemap[i] = pm_make(PM_HEADER, 0, 0);
-    /* Pages past the header read as PM_FREE (zero) already: fresh mappings are zero. */
+    /* Pages past the header read as PM_FREE (zero) already: fresh mappings are zero, and so
+     * are retained ones (purged with MADV_DONTNEED). */
     return c;
 }
 
-void chunk_destroy(chunk_t *c)
+void chunk_release(chunk_t *c)
 {
+    /* The map entry goes first: once unmapped, the range may be mapped and registered by
+     * another thread at once. */
     rtree_set_range(c, CHUNK, 0);
+    if (opt_retain && os_purge(c, CHUNK, false) == OS_PURGED_ZERO && retained_push(c))
+        return;
     os_unmap(c, CHUNK);
 }
+
+void chunk_unmap_retained(void)
+{
+    for (;;) {
+        chunk_t *c = retained_pop();
+        if (!c)
+            return;
+        os_unmap(c, CHUNK);
+    }
+}
+
+size_t chunk_retained_bytes(void) { return __atomic_load_n(&retained_bytes, __ATOMIC_RELAXED); }
+
+void chunk_prefork(void) { hm_mutex_lock(&retained_lock); }
+void chunk_postfork_parent(void) { hm_mutex_unlock(&retained_lock); }
+void chunk_postfork_child(void) { hm_mutex_init(&retained_lock); }

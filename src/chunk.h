@@ -33,7 +33,12 @@ struct arena;
 #define PM_POFF_SHIFT LG_PAGE /* (pm & ~PAGE_MASK) is the page's byte offset in its run */
 #define PM_CLS_MASK 0xffu
 
-#define RUN_DIRTY 1u /* free run: some pages may be resident (not purged since last use) */
+/* Free-run flags.  Neither DIRTY nor LAZY: every page reads as zero (fresh, or purged with
+ * MADV_DONTNEED).  DIRTY wins over LAZY when runs coalesce. */
+#define RUN_DIRTY 1u   /* some pages may be resident (not purged since last use) */
+#define RUN_LAZY 2u    /* purged with MADV_FREE: not counted resident, but not known zero */
+#define RUN_PURGING 4u /* out of the free lists while its pages are purged without the arena
+                        * lock: it cannot be allocated, and neighbours do not coalesce with it */
 
 typedef struct run {
     struct run *next, *prev;   /* slab: bin's nonfull list; free run: avail list of its size */
@@ -41,7 +46,7 @@ typedef struct run {
     uint32_t npages;
     uint16_t nfree;            /* slab: free regions */
     uint8_t cls;               /* slab, large: size class */
-    uint8_t flags;             /* free run: RUN_DIRTY */
+    uint8_t flags;             /* free run: RUN_* */
     uint64_t dirty_since;      /* free run: when it became dirty (decay clock) */
     uint64_t bitmap[SLAB_MAXREGS / 64]; /* slab: bit set = region free */
 } run_t;
@@ -74,9 +79,21 @@ HM_INLINE uintptr_t pm_run_offset(uint32_t pm, const void *p)
 }
 HM_INLINE unsigned pm_cls(uint32_t pm) { return pm & PM_CLS_MASK; }
 
-/* Map a new chunk for arena, register it in the chunk map; NULL when out of memory.  Its usable
- * pages are returned as one clean free run starting at page CHUNK_HDR_PAGES. */
+/* A chunk for arena, registered in the chunk map: a retained one if any, else a new mapping;
+ * NULL when out of memory.  Its usable pages are one clean (zero) free run starting at page
+ * CHUNK_HDR_PAGES. */
 chunk_t *chunk_create(struct arena *arena);
-void chunk_destroy(chunk_t *c);
+/* A chunk no arena uses any more (no lock needed: nothing points into it): with retain:true its
+ * pages are purged (MADV_DONTNEED, whatever opt.purge says, so that RSS drops and the header
+ * reads as zero when it is reused) and its address range kept for the next chunk_create;
+ * otherwise, or if the purge fails, it is unmapped.  Either way it leaves the chunk map. */
+void chunk_release(chunk_t *c);
+/* Unmap every retained chunk (out of memory: address space may be what is missing). */
+void chunk_unmap_retained(void);
+/* Bytes of address space retained for reuse (statistics: not in stats.mapped). */
+size_t chunk_retained_bytes(void);
+void chunk_prefork(void);
+void chunk_postfork_parent(void);
+void chunk_postfork_child(void);
 
 #endif

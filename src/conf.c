@@ -20,6 +20,8 @@ const char *opt_percpu_arena = "disabled";
 #define HM_CONFIG_HARDENED 0
 #endif
 bool opt_hardened = HM_CONFIG_HARDENED;
+unsigned opt_purge = PURGE_DONTNEED;
+bool opt_retain = false;
 
 const char *conf_junk_name(void)
 {
@@ -27,10 +29,13 @@ const char *conf_junk_name(void)
     return names[opt_junk & 3];
 }
 
+static const char *const purge_names[] = {"dontneed", "free"};
+const char *conf_purge_name(void) { return purge_names[opt_purge & 1]; }
+
 /* The application may define this string (as with jemalloc); weak so it may be absent. */
 extern const char *HM_NAME(malloc_conf) __attribute__((weak));
 
-typedef enum { OPT_BOOL, OPT_UINT, OPT_SIZE, OPT_MS, OPT_JUNK, OPT_PERCPU } opt_kind_t;
+typedef enum { OPT_BOOL, OPT_UINT, OPT_SIZE, OPT_MS, OPT_JUNK, OPT_PERCPU, OPT_PURGE } opt_kind_t;
 typedef struct {
     const char *name;
     opt_kind_t kind;
@@ -51,6 +56,8 @@ static const opt_desc_t opt_table[] = {
     {"check_sized", OPT_BOOL, &opt_check_sized, 1},
     {"percpu_arena", OPT_PERCPU, &opt_percpu_arena, 0},
     {"hardened", OPT_BOOL, &opt_hardened, 1},
+    {"purge", OPT_PURGE, &opt_purge, 0},
+    {"retain", OPT_BOOL, &opt_retain, 1},
 };
 
 static bool conf_word(const char *v, size_t vlen, const char *word)
@@ -97,6 +104,13 @@ static bool conf_value(const opt_desc_t *o, const char *v, size_t vlen)
             }
         return false;
     }
+    case OPT_PURGE:
+        for (unsigned i = 0; i < 2; i++)
+            if (conf_word(v, vlen, purge_names[i])) {
+                *(unsigned *)o->var = i;
+                return true;
+            }
+        return false;
     case OPT_PERCPU:
         /* Threads go to the least-loaded arena; per-CPU arenas are not implemented. */
         return conf_word(v, vlen, "disabled");

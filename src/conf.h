@@ -21,9 +21,15 @@ extern bool opt_background_thread;  /* purge from a background thread */
 extern bool opt_check_sized;        /* verify sizes given to sized frees */
 extern const char *opt_percpu_arena;
 extern bool opt_hardened;           /* no caches, quarantine, random regions, huge guards */
+#define PURGE_DONTNEED 0u
+#define PURGE_FREE 1u
+extern unsigned opt_purge;          /* how dirty pages are purged: PURGE_DONTNEED or PURGE_FREE */
+extern bool opt_retain;             /* keep the address range of empty chunks for reuse */
 
 /* The value of opt.junk as jemalloc spells it. */
 const char *conf_junk_name(void);
+/* The value of opt.purge: "dontneed" or "free". */
+const char *conf_purge_name(void);
 
 /* Parse one configuration string; source names it in messages. */
 void conf_parse(const char *s, const char *source);

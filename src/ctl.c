@@ -368,6 +368,8 @@ HANDLER(h_opt_background_thread) { UNUSED_MIB; RO(bool, opt_background_thread); 
 HANDLER(h_opt_check_sized) { UNUSED_MIB; RO(bool, opt_check_sized); }
 HANDLER(h_opt_percpu_arena) { UNUSED_MIB; RO(const char *, opt_percpu_arena); }
 HANDLER(h_opt_hardened) { UNUSED_MIB; RO(bool, opt_hardened); }
+HANDLER(h_opt_purge) { UNUSED_MIB; RO(const char *, conf_purge_name()); }
+HANDLER(h_opt_retain) { UNUSED_MIB; RO(bool, opt_retain); }
 
 static const ctl_node_t opt_children[] = {
     {"narenas", NULL, 0, NULL, NULL, h_opt_narenas},
@@ -382,6 +384,8 @@ static const ctl_node_t opt_children[] = {
     {"check_sized", NULL, 0, NULL, NULL, h_opt_check_sized},
     {"percpu_arena", NULL, 0, NULL, NULL, h_opt_percpu_arena},
     {"hardened", NULL, 0, NULL, NULL, h_opt_hardened},
+    {"purge", NULL, 0, NULL, NULL, h_opt_purge},
+    {"retain", NULL, 0, NULL, NULL, h_opt_retain},
 };
 
 HANDLER(h_config_debug) { UNUSED_MIB; RO(bool, config_debug); }
@@ -415,7 +419,7 @@ HANDLER(h_stats_active) { UNUSED_MIB; RO(size_t, ctl_totals().active); }
 HANDLER(h_stats_resident) { UNUSED_MIB; RO(size_t, ctl_totals().resident); }
 HANDLER(h_stats_mapped) { UNUSED_MIB; RO(size_t, ctl_totals().mapped); }
 HANDLER(h_stats_metadata) { UNUSED_MIB; RO(size_t, ctl_totals().metadata); }
-HANDLER(h_stats_retained) { UNUSED_MIB; RO(size_t, 0); /* unused chunks are unmapped */ }
+HANDLER(h_stats_retained) { UNUSED_MIB; RO(size_t, ctl_totals().retained); }
 
 /* Snapshot statistics of arena mib[2], or of all arenas merged for MALLCTL_ARENAS_ALL. */
 static arena_stats_t ctl_arena_stats(size_t ind)
@@ -435,6 +439,7 @@ static arena_stats_t ctl_arena_stats(size_t ind)
 ARENA_STAT(h_sa_nthreads, unsigned, nthreads)
 ARENA_STAT(h_sa_pactive, size_t, pactive)
 ARENA_STAT(h_sa_pdirty, size_t, pdirty)
+ARENA_STAT(h_sa_pmuzzy, size_t, pmuzzy)
 ARENA_STAT(h_sa_npurge, uint64_t, npurge_calls)
 ARENA_STAT(h_sa_purged, uint64_t, npurged_pages)
 ARENA_STAT(h_sa_small_allocated, size_t, small_allocated)
@@ -477,13 +482,14 @@ static const ctl_node_t sa_i[] = {
     {"nthreads", NULL, 0, NULL, NULL, h_sa_nthreads},
     {"pactive", NULL, 0, NULL, NULL, h_sa_pactive},
     {"pdirty", NULL, 0, NULL, NULL, h_sa_pdirty},
+    {"pmuzzy", NULL, 0, NULL, NULL, h_sa_pmuzzy},
     {"npurge", NULL, 0, NULL, NULL, h_sa_npurge},
     {"purged", NULL, 0, NULL, NULL, h_sa_purged},
     {"small", sa_small, 3, NULL, NULL, NULL},
     {"large", sa_large, 3, NULL, NULL, NULL},
     {"bins", NULL, 0, &sa_bin_idx, NULL, NULL},
 };
-static const ctl_node_t sa_idx = {NULL, sa_i, 8, NULL, arena_index_ok, NULL};
+static const ctl_node_t sa_idx = {NULL, sa_i, 9, NULL, arena_index_ok, NULL};
 static const ctl_node_t stats_children[] = {
     {"allocated", NULL, 0, NULL, NULL, h_stats_allocated},
     {"active", NULL, 0, NULL, NULL, h_stats_active},

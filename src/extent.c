@@ -1,6 +1,7 @@
 /* extent.c: page runs inside chunks: best-fit allocation, coalescing, purging (see extent.h). */
 #include "extent.h"
 #include "arena.h"
+#include "conf.h"
 #include "os.h"
 
 static void avail_insert(pagealloc_t *pa, run_t *r)
@@ -65,6 +66,8 @@ static run_t *freerun_insert(pagealloc_t *pa, chunk_t *c, size_t pi, size_t n, u
     avail_insert(pa, r);
     if (flags & RUN_DIRTY)
         dirty_append(pa, r);
+    else if (flags & RUN_LAZY)
+        pa->nlazy += n;
     return r;
 }
 
@@ -73,6 +76,51 @@ static void freerun_remove(pagealloc_t *pa, run_t *r)
     avail_remove(pa, r);
     if (r->flags & RUN_DIRTY)
         dirty_remove(pa, r);
+    else if (r->flags & RUN_LAZY)
+        pa->nlazy -= r->npages;
+}
+
+/* The flags of two free runs becoming one: dirty if either is (with the later age, so the
+ * part freed last still gets its whole decay time), else lazy if either is, else clean. */
+static void flags_merge(uint8_t *flags, uint64_t *since, const run_t *other)
+{
+    if (other->flags & RUN_DIRTY) {
+        if (!(*flags & RUN_DIRTY) || other->dirty_since > *since)
+            *since = other->dirty_since;
+        *flags = RUN_DIRTY;
+    } else if ((other->flags & RUN_LAZY) && !(*flags & RUN_DIRTY)) {
+        *flags = RUN_LAZY;
+    }
+}
+
+/* A free neighbour being purged is left alone: it coalesces with this run when it is filed
+ * back (purge_dirty), so the runs still end up maximal. */
+static bool freerun_mergeable(const run_t *r) { return !(r->flags & RUN_PURGING); }
+
+/* File [pi, pi+n) of c, whose pages are not in any run, as a free run with these flags,
+ * coalescing with its free neighbours. */
+static void freerun_file(pagealloc_t *pa, chunk_t *c, size_t pi, size_t n, uint8_t flags,
+                         uint64_t since)
+{
+    uint32_t before = c->pagemap[pi - 1]; /* the header's last page is never free */
+    if (pm_state(before) == PM_FREE) {
+        run_t *prev = &c->runs[pi - 1 - pm_poff(before)];
+        if (freerun_mergeable(prev)) {
+            flags_merge(&flags, &since, prev);
+            freerun_remove(pa, prev);
+            pi = (size_t)(prev - c->runs);
+            n += prev->npages;
+        }
+    }
+    if (pi + n < CHUNK_NPAGES && pm_state(c->pagemap[pi + n]) == PM_FREE) {
+        run_t *next = &c->runs[pi + n];
+        if (freerun_mergeable(next)) {
+            flags_merge(&flags, &since, next);
+            freerun_remove(pa, next);
+            n += next->npages;
+        }
+    }
+    freerun_insert(pa, c, pi, n, flags, since);
 }
 
 static run_t *avail_best_fit(pagealloc_t *pa, size_t n)
@@ -126,7 +174,7 @@ void *extent_alloc(struct arena *arena, size_t npages, size_t align_pages, unsig
     out->cls = (uint8_t)cls;
     out->flags = 0;
     pa->nactive += npages;
-    *zeroed = !(flags & RUN_DIRTY);
+    *zeroed = !(flags & (RUN_DIRTY | RUN_LAZY));
     return chunk_page_addr(c, pi);
 }
 
@@ -137,20 +185,7 @@ static void extent_free_pages(struct arena *arena, chunk_t *c, size_t pi, size_t
     pa->nactive -= n;
     for (size_t i = 0; i < n; i++)
         c->pagemap[pi + i] = pm_make(PM_FREE, 0, 0);
-
-    uint32_t before = c->pagemap[pi - 1]; /* the header's last page is never free */
-    if (pm_state(before) == PM_FREE) {
-        run_t *prev = &c->runs[pi - 1 - pm_poff(before)];
-        freerun_remove(pa, prev);
-        pi = (size_t)(prev - c->runs);
-        n += prev->npages;
-    }
-    if (pi + n < CHUNK_NPAGES && pm_state(c->pagemap[pi + n]) == PM_FREE) {
-        run_t *next = &c->runs[pi + n];
-        freerun_remove(pa, next);
-        n += next->npages;
-    }
-    freerun_insert(pa, c, pi, n, RUN_DIRTY, arena_clock_now());
+    freerun_file(pa, c, pi, n, RUN_DIRTY, arena_clock_now());
 }
 
 void extent_free(struct arena *arena, void *addr)
@@ -170,7 +205,7 @@ bool extent_grow(struct arena *arena, void *addr, size_t new_npages, unsigned cl
         return false;
     run_t *next = &c->runs[end];
     size_t len = next->npages;
-    if (len < extra)
+    if (len < extra || !freerun_mergeable(next))
         return false;
     uint8_t flags = next->flags;
     uint64_t since = next->dirty_since;
@@ -182,7 +217,7 @@ bool extent_grow(struct arena *arena, void *addr, size_t new_npages, unsigned cl
     c->runs[pi].npages = (uint32_t)new_npages;
     c->runs[pi].cls = (uint8_t)cls;
     pa->nactive += extra;
-    *zeroed = !(flags & RUN_DIRTY);
+    *zeroed = !(flags & (RUN_DIRTY | RUN_LAZY));
     return true;
 }
 
@@ -197,46 +232,98 @@ void extent_shrink(struct arena *arena, void *addr, size_t new_npages, unsigned 
     extent_free_pages(arena, c, pi + new_npages, old - new_npages);
 }
 
-/* Give the oldest dirty run back to the kernel: a run that is a whole chunk unmaps the chunk
- * (its header too), any other is purged with madvise.  False when the OS refused. */
-static bool purge_oldest(struct arena *arena)
+/* Purging works in batches so that allocation is not starved of the runs being purged, nor
+ * waits long for the lock between batches. */
+#define PURGE_BATCH_RUNS 64
+#define PURGE_BATCH_PAGES 4096 /* 16 MiB */
+
+typedef struct purge_item {
+    run_t *run;
+    uint32_t npages;
+    uint8_t result; /* os_purge_t */
+} purge_item_t;
+
+/* Give dirty runs back to the kernel, oldest first, while more than keep_pages pages are dirty
+ * and the oldest became dirty at or before cutoff_ms.  A batch of runs is taken out of the free
+ * lists (flagged RUN_PURGING, so nothing allocates or coalesces them), purged with the arena
+ * lock dropped -- madvise of many pages takes long, and every thread allocating from the arena
+ * would wait for it -- and filed back clean or lazy, coalescing with whatever was freed next
+ * to them meanwhile.  A run that is a whole chunk leaves the arena for good (chunk_release).
+ * Stops at the first failure (that run stays dirty) or when fork is waiting. */
+static void purge_dirty(struct arena *arena, size_t keep_pages, uint64_t cutoff_ms)
 {
     pagealloc_t *pa = &arena->pa;
-    run_t *r = pa->dirty_head;
-    chunk_t *c = chunk_of(r);
-    size_t n = r->npages;
-    if (n == CHUNK_USABLE_PAGES) {
-        freerun_remove(pa, r);
-        pa->nchunks--;
-        chunk_destroy(c);
-    } else {
-        if (!os_purge(chunk_page_addr(c, (size_t)(r - c->runs)), n << LG_PAGE))
-            return false;
-        dirty_remove(pa, r);
-        r->flags &= (uint8_t)~RUN_DIRTY;
+    bool lazy = opt_purge == PURGE_FREE;
+    for (;;) {
+        purge_item_t batch[PURGE_BATCH_RUNS];
+        size_t nruns = 0, npages = 0;
+        while (nruns < PURGE_BATCH_RUNS && npages < PURGE_BATCH_PAGES && !pa->fork_pending) {
+            run_t *r = pa->dirty_head;
+            if (!r || pa->ndirty <= keep_pages || r->dirty_since > cutoff_ms)
+                break;
+            freerun_remove(pa, r);
+            r->flags |= RUN_PURGING;
+            if (r->npages == CHUNK_USABLE_PAGES)
+                pa->nchunks--;
+            batch[nruns++] = (purge_item_t){r, r->npages, OS_PURGE_FAILED};
+            npages += r->npages;
+        }
+        if (!nruns)
+            return;
+        pa->npurging += npages;
+        pa->purgers++;
+        hm_mutex_unlock(&arena->lock);
+        for (size_t i = 0; i < nruns; i++) {
+            run_t *r = batch[i].run;
+            chunk_t *c = chunk_of(r);
+            if (batch[i].npages == CHUNK_USABLE_PAGES) {
+                chunk_release(c); /* r is gone with it */
+                batch[i].result = OS_PURGED_ZERO;
+            } else {
+                batch[i].result = (uint8_t)os_purge(chunk_page_addr(c, (size_t)(r - c->runs)),
+                                                    (size_t)batch[i].npages << LG_PAGE, lazy);
+            }
+        }
+        hm_mutex_lock(&arena->lock);
+        pa->purgers--;
+        pa->npurging -= npages;
+        bool failed = false;
+        for (size_t i = 0; i < nruns; i++) {
+            run_t *r = batch[i].run;
+            size_t n = batch[i].npages;
+            if (batch[i].result != OS_PURGE_FAILED) {
+                pa->npurge_calls++;
+                pa->npurged_pages += n;
+            }
+            if (n == CHUNK_USABLE_PAGES)
+                continue;
+            chunk_t *c = chunk_of(r);
+            uint8_t flags = batch[i].result == OS_PURGE_FAILED ? RUN_DIRTY
+                            : batch[i].result == OS_PURGED_LAZY ? RUN_LAZY
+                                                                : 0;
+            failed |= batch[i].result == OS_PURGE_FAILED;
+            r->flags = 0;
+            freerun_file(pa, c, (size_t)(r - c->runs), n, flags, r->dirty_since);
+        }
+        if (failed)
+            return;
     }
-    pa->npurge_calls++;
-    pa->npurged_pages += n;
-    return true;
 }
 
 void extent_purge(struct arena *arena, size_t keep_pages)
 {
-    while (arena->pa.ndirty > keep_pages && arena->pa.dirty_head && purge_oldest(arena))
-        ;
+    purge_dirty(arena, keep_pages, UINT64_MAX);
 }
 
 void extent_purge_older(struct arena *arena, uint64_t cutoff_ms)
 {
-    while (arena->pa.dirty_head && arena->pa.dirty_head->dirty_since <= cutoff_ms &&
-           purge_oldest(arena))
-        ;
+    purge_dirty(arena, 0, cutoff_ms);
 }
 
 bool extent_validate(struct arena *arena)
 {
     pagealloc_t *pa = &arena->pa;
-    size_t dirty = 0;
+    size_t dirty = 0, lazy = 0;
     for (size_t n = 1; n <= CHUNK_USABLE_PAGES; n++) {
         bool nonempty = (pa->avail_map[n >> 6] >> (n & 63)) & 1;
         if (nonempty != (pa->avail[n] != NULL))
@@ -244,11 +331,14 @@ bool extent_validate(struct arena *arena)
         for (run_t *r = pa->avail[n]; r; r = r->next) {
             chunk_t *c = chunk_of(r);
             size_t pi = (size_t)(r - c->runs);
-            if (r->npages != n || c->arena != arena)
+            if (r->npages != n || c->arena != arena || (r->flags & RUN_PURGING))
                 return false;
-            if (pm_state(c->pagemap[pi - 1]) == PM_FREE)
+            uint32_t before = c->pagemap[pi - 1];
+            if (pm_state(before) == PM_FREE &&
+                freerun_mergeable(&c->runs[pi - 1 - pm_poff(before)]))
                 return false; /* uncoalesced neighbour */
-            if (pi + n < CHUNK_NPAGES && pm_state(c->pagemap[pi + n]) == PM_FREE)
+            if (pi + n < CHUNK_NPAGES && pm_state(c->pagemap[pi + n]) == PM_FREE &&
+                freerun_mergeable(&c->runs[pi + n]))
                 return false;
             for (size_t i = 0; i < n; i++)
                 if (pm_state(c->pagemap[pi + i]) != PM_FREE)
@@ -257,7 +347,9 @@ bool extent_validate(struct arena *arena)
                 return false;
             if (r->flags & RUN_DIRTY)
                 dirty += n;
+            else if (r->flags & RUN_LAZY)
+                lazy += n;
         }
     }
-    return dirty == pa->ndirty;
+    return dirty == pa->ndirty && lazy == pa->nlazy;
 }

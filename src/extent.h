@@ -4,10 +4,14 @@
  * of non-empty lists, so a best fit is a short bit scan; dirty free runs (possibly resident) are
  * also kept oldest-first so they can be purged in the order they went idle.
  *
- * Everything here is guarded by the owning arena's lock (arena_t.lock).  Invariants between
- * calls: no two free runs are adjacent; ndirty is the page count of free runs flagged dirty.
- * A chunk that becomes entirely free stays mapped (a program that frees and allocates again
- * pays no page faults) until its run is purged, which unmaps it. */
+ * Everything here is guarded by the owning arena's lock (arena_t.lock), except that purging
+ * drops it around the madvise calls: the runs being purged are then out of every list,
+ * flagged RUN_PURGING, and counted in npurging.  Invariants between calls: a free run is in
+ * the avail lists unless it is being purged; no two free runs that are not being purged are
+ * adjacent; ndirty and nlazy are the page counts of listed free runs flagged dirty and lazy.
+ * A chunk that becomes entirely free stays in the arena (a program that frees and allocates
+ * again pays no page faults) until its run is purged, which releases it (chunk_release:
+ * unmapped, or retained with retain:true). */
 #ifndef HM_EXTENT_H
 #define HM_EXTENT_H
 
@@ -19,9 +23,13 @@ typedef struct pagealloc {
     run_t *avail[CHUNK_USABLE_PAGES + 1];
     uint64_t avail_map[AVAIL_WORDS];
     run_t *dirty_head, *dirty_tail;
-    size_t ndirty;  /* pages */
-    size_t nactive; /* pages in slabs and large blocks */
+    size_t ndirty;   /* pages */
+    size_t nlazy;    /* pages of free runs purged lazily (MADV_FREE) */
+    size_t npurging; /* pages being purged (taken out of the lists) */
+    size_t nactive;  /* pages in slabs and large blocks */
     size_t nchunks;
+    unsigned purgers;  /* threads purging this arena's pages with the lock dropped */
+    bool fork_pending; /* fork is waiting for the purgers: start no new batch */
     uint64_t npurge_calls, npurged_pages;
 } pagealloc_t;
 
@@ -38,9 +46,11 @@ bool extent_grow(struct arena *arena, void *addr, size_t new_npages, unsigned cl
 /* Shrink the large run at addr to new_npages pages of class cls; the tail becomes free. */
 void extent_shrink(struct arena *arena, void *addr, size_t new_npages, unsigned cls);
 /* Purge dirty runs, oldest first, until at most keep_pages dirty pages remain; whole-chunk
- * runs unmap their chunk. */
+ * runs release their chunk.  Called with the arena lock held, and returns with it held, but
+ * drops it while the kernel purges (see above): nothing read before the call stays true. */
 void extent_purge(struct arena *arena, size_t keep_pages);
-/* Purge dirty runs that became dirty at or before cutoff_ms (arena_clock_now() time). */
+/* Purge dirty runs that became dirty at or before cutoff_ms (arena_clock_now() time); the
+ * lock is dropped meanwhile as for extent_purge. */
 void extent_purge_older(struct arena *arena, uint64_t cutoff_ms);
 /* Check the invariants above (tests and debug builds); returns false on the first violation. */
 bool extent_validate(struct arena *arena);

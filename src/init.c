@@ -99,6 +99,7 @@ static void hm_prefork(void)
     background_prefork();
     tcache_prefork();
     arena_prefork();
+    chunk_prefork();
     huge_prefork();
     rtree_prefork();
     base_prefork();
@@ -111,6 +112,7 @@ static void hm_postfork_parent(void)
     base_postfork_parent();
     rtree_postfork_parent();
     huge_postfork_parent();
+    chunk_postfork_parent();
     arena_postfork_parent();
     tcache_postfork_parent();
     background_postfork_parent();
@@ -127,6 +129,7 @@ static void hm_postfork_child(void)
     base_postfork_child();
     rtree_postfork_child();
     huge_postfork_child();
+    chunk_postfork_child();
     arena_postfork_child();
     tcache_postfork_child();
     background_postfork_child();

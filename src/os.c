@@ -5,7 +5,12 @@
 #include <stdint.h>
 #include <sys/mman.h>
 
+#ifndef MADV_FREE
+#define MADV_FREE 8 /* Linux's value, for C libraries older than the kernel feature */
+#endif
+
 static size_t os_mapped;       /* atomic: bytes mapped */
+static bool os_no_madv_free;   /* atomic: the kernel said EINVAL to MADV_FREE */
 static long os_fail_countdown; /* atomic: test hook */
 
 void hmalloc_test_fail_os_after(long countdown)
@@ -130,12 +135,22 @@ bool os_guard(void *addr, size_t size)
     return ok;
 }
 
-bool os_purge(void *addr, size_t size)
+os_purge_t os_purge(void *addr, size_t size, bool lazy)
 {
     int saved = errno;
-    bool ok = !os_injected_failure() && madvise(addr, size, MADV_DONTNEED) == 0;
+    os_purge_t r = OS_PURGE_FAILED;
+    if (!os_injected_failure()) {
+        if (lazy && !__atomic_load_n(&os_no_madv_free, __ATOMIC_RELAXED)) {
+            if (madvise(addr, size, MADV_FREE) == 0)
+                r = OS_PURGED_LAZY;
+            else if (errno == EINVAL) /* a kernel before 4.5: DONTNEED from now on */
+                __atomic_store_n(&os_no_madv_free, true, __ATOMIC_RELAXED);
+        }
+        if (r == OS_PURGE_FAILED && madvise(addr, size, MADV_DONTNEED) == 0)
+            r = OS_PURGED_ZERO;
+    }
     errno = saved;
-    return ok;
+    return r;
 }
 
 size_t os_mapped_bytes(void) { return __atomic_load_n(&os_mapped, __ATOMIC_RELAXED); }

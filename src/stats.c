@@ -49,7 +49,8 @@ void stats_arena_add(arena_t *a, arena_stats_t *s)
     }
     hm_mutex_lock(&a->lock);
     s->pactive += a->pa.nactive;
-    s->pdirty += a->pa.ndirty;
+    s->pdirty += a->pa.ndirty + a->pa.npurging; /* resident until the purge is done */
+    s->pmuzzy += a->pa.nlazy;
     s->nchunks += a->pa.nchunks;
     s->large_allocated += a->allocated_large;
     s->large_nmalloc += a->nmalloc_large;
@@ -64,6 +65,7 @@ void stats_arena_merge(arena_stats_t *dst, const arena_stats_t *src)
     dst->nthreads += src->nthreads;
     dst->pactive += src->pactive;
     dst->pdirty += src->pdirty;
+    dst->pmuzzy += src->pmuzzy;
     dst->nchunks += src->nchunks;
     dst->small_allocated += src->small_allocated;
     dst->large_allocated += src->large_allocated;
@@ -96,10 +98,15 @@ void stats_gather(stats_totals_t *t)
         t->allocated += s.small_allocated + s.large_allocated;
         t->active += s.pactive << LG_PAGE;
         t->dirty += s.pdirty << LG_PAGE;
+        t->lazy += s.pmuzzy << LG_PAGE;
     }
     t->active += huge_allocated_bytes(); /* huge blocks' bytes are in their arenas' large.allocated */
     t->dirty += huge_cached_bytes();
-    t->mapped = os_mapped_bytes();
+    /* Retained chunks are mapped but hold nothing (purged with MADV_DONTNEED): like jemalloc,
+     * count them apart.  Read retained first: a chunk taken from it meanwhile is in neither. */
+    t->retained = chunk_retained_bytes();
+    size_t os_mapped = os_mapped_bytes();
+    t->mapped = os_mapped > t->retained ? os_mapped - t->retained : 0;
     t->metadata = base_allocated_bytes();
     t->resident = t->active + t->dirty + t->metadata;
     if (t->resident > t->mapped)
@@ -137,11 +144,15 @@ static void print_text(printer_t *pr, bool per_arena, bool bins)
     out(pr, "___ Begin hmalloc statistics ___\n");
     out(pr, "version: %s\nprefix: \"%s\"\narenas: %u (auto %u)\n", PACKAGE_VERSION,
         HM_PREFIX_STR, narenas_total, narenas_auto);
-    out(pr, "options: tcache:%s tcache_max:%zu dirty_decay_ms:%lld junk:%s zero:%s\n",
+    out(pr,
+        "options: tcache:%s tcache_max:%zu dirty_decay_ms:%lld purge:%s retain:%s junk:%s "
+        "zero:%s\n",
         opt_tcache ? "true" : "false", opt_tcache_max, (long long)opt_dirty_decay_ms,
-        conf_junk_name(), opt_zero ? "true" : "false");
-    out(pr, "allocated: %zu\nactive: %zu\ndirty: %zu\nresident: %zu\nmapped: %zu\nmetadata: %zu\n",
-        t.allocated, t.active, t.dirty, t.resident, t.mapped, t.metadata);
+        conf_purge_name(), opt_retain ? "true" : "false", conf_junk_name(),
+        opt_zero ? "true" : "false");
+    out(pr, "allocated: %zu\nactive: %zu\ndirty: %zu\nlazy: %zu\nresident: %zu\n", t.allocated,
+        t.active, t.dirty, t.lazy, t.resident);
+    out(pr, "mapped: %zu\nretained: %zu\nmetadata: %zu\n", t.mapped, t.retained, t.metadata);
     uint64_t hn, hd;
     huge_counts(&hn, &hd);
     out(pr, "huge: nmalloc %llu ndalloc %llu allocated %zu\n", (ull)hn, (ull)hd,
@@ -153,10 +164,11 @@ static void print_text(printer_t *pr, bool per_arena, bool bins)
         if (!arena_stats_at(i, &s))
             continue;
         out(pr,
-            "arena %u: threads %u chunks %zu active %zu dirty %zu purged %llu pages in %llu "
-            "calls\n  small: allocated %zu nmalloc %llu ndalloc %llu\n"
+            "arena %u: threads %u chunks %zu active %zu dirty %zu lazy %zu purged %llu pages "
+            "in %llu calls\n  small: allocated %zu nmalloc %llu ndalloc %llu\n"
             "  large: allocated %zu nmalloc %llu ndalloc %llu\n",
             i, s.nthreads, s.nchunks, s.pactive << LG_PAGE, s.pdirty << LG_PAGE,
+            s.pmuzzy << LG_PAGE,
             (ull)s.npurged_pages, (ull)s.npurge_calls, s.small_allocated, (ull)s.small_nmalloc,
             (ull)s.small_ndalloc, s.large_allocated, (ull)s.large_nmalloc, (ull)s.large_ndalloc);
         if (!bins)
@@ -187,12 +199,14 @@ static void print_json(printer_t *pr, bool per_arena, bool bins)
     out(pr,
         "\"opt\": {\"narenas\": %u, \"tcache\": %s, \"tcache_max\": %zu, \"dirty_decay_ms\": "
         "%lld, \"junk\": \"%s\", \"zero\": %s, \"abort_conf\": %s, \"stats_print\": %s, "
-        "\"background_thread\": %s, \"check_sized\": %s, \"percpu_arena\": \"%s\"},\n",
+        "\"background_thread\": %s, \"check_sized\": %s, \"percpu_arena\": \"%s\", ",
         narenas_auto, opt_tcache ? "true" : "false", opt_tcache_max,
         (long long)opt_dirty_decay_ms, conf_junk_name(), opt_zero ? "true" : "false",
         opt_abort_conf ? "true" : "false", opt_stats_print ? "true" : "false",
         opt_background_thread ? "true" : "false", opt_check_sized ? "true" : "false",
         opt_percpu_arena);
+    out(pr, "\"purge\": \"%s\", \"retain\": %s},\n", conf_purge_name(),
+        opt_retain ? "true" : "false");
     out(pr, "\"arenas\": {\"narenas\": %u, \"quantum\": %d, \"page\": %zu, \"bin\": [", narenas_total,
         QUANTUM, PAGE);
     for (unsigned c = 0; c < NSMALL; c++)
@@ -201,8 +215,8 @@ static void print_json(printer_t *pr, bool per_arena, bool bins)
     out(pr, "], \"nlextents\": %u},\n", NCLASSES - NSMALL);
     out(pr,
         "\"stats\": {\"allocated\": %zu, \"active\": %zu, \"metadata\": %zu, \"resident\": %zu, "
-        "\"mapped\": %zu, \"retained\": 0, \"dirty\": %zu}",
-        t.allocated, t.active, t.metadata, t.resident, t.mapped, t.dirty);
+        "\"mapped\": %zu, \"retained\": %zu, \"dirty\": %zu, \"lazy\": %zu}",
+        t.allocated, t.active, t.metadata, t.resident, t.mapped, t.retained, t.dirty, t.lazy);
     if (per_arena) {
         out(pr, ",\n\"stats.arenas\": {");
         bool first = true;
@@ -212,10 +226,11 @@ static void print_json(printer_t *pr, bool per_arena, bool bins)
                 continue;
             out(pr,
                 "%s\n\"%u\": {\"nthreads\": %u, \"pactive\": %zu, \"pdirty\": %zu, "
-                "\"npurge\": %llu, \"purged\": %llu, \"small\": {\"allocated\": %zu, "
+                "\"pmuzzy\": %zu, \"npurge\": %llu, \"purged\": %llu, \"small\": {\"allocated\": %zu, "
                 "\"nmalloc\": %llu, \"ndalloc\": %llu}, \"large\": {\"allocated\": %zu, "
                 "\"nmalloc\": %llu, \"ndalloc\": %llu}",
-                first ? "" : ",", i, s.nthreads, s.pactive, s.pdirty, (ull)s.npurge_calls,
+                first ? "" : ",", i, s.nthreads, s.pactive, s.pdirty, s.pmuzzy,
+                (ull)s.npurge_calls,
                 (ull)s.npurged_pages, s.small_allocated, (ull)s.small_nmalloc,
                 (ull)s.small_ndalloc, s.large_allocated, (ull)s.large_nmalloc,
                 (ull)s.large_ndalloc);

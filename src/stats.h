@@ -11,7 +11,10 @@ typedef struct stats_totals {
     size_t allocated; /* bytes in blocks lent out (users' and thread caches') */
     size_t active;    /* bytes in pages of slabs, large and huge blocks */
     size_t dirty;     /* bytes in free pages not yet purged */
-    size_t mapped;    /* bytes mapped from the OS (chunks, huge blocks, metadata) */
+    size_t lazy;      /* bytes in free pages purged lazily (MADV_FREE): resident or not, as
+                       * the kernel decides; not counted in resident */
+    size_t mapped;    /* bytes mapped from the OS (chunks, huge blocks, metadata), less retained */
+    size_t retained;  /* bytes of address space kept (purged) for reuse (retain:true) */
     size_t metadata;  /* bytes of metadata */
     size_t resident;  /* upper bound of resident bytes: active + dirty + metadata */
 } stats_totals_t;
@@ -23,7 +26,7 @@ typedef struct bin_stats {
 
 typedef struct arena_stats {
     unsigned nthreads;
-    size_t pactive, pdirty, nchunks;
+    size_t pactive, pdirty, pmuzzy, nchunks; /* pmuzzy: pages purged lazily (jemalloc's name) */
     size_t small_allocated, large_allocated;
     uint64_t small_nmalloc, small_ndalloc, large_nmalloc, large_ndalloc;
     uint64_t npurge_calls, npurged_pages;

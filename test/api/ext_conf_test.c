@@ -77,6 +77,8 @@ static int child_main(const char *mode)
         report("opt.background_thread", 'b');
         report("opt.percpu_arena", 'c');
         report("opt.check_sized", 'b');
+        report("opt.purge", 'c');
+        report("opt.retain", 'b');
     } else if (strcmp(mode, "junk") == 0) {
         /* junk:alloc: new blocks (not zeroed ones) are filled with 0xa5. */
         static const size_t sizes[] = {24, 1000, 20000, 300000};
@@ -270,6 +272,8 @@ static void test_defaults(void **state)
     expect(r, NULL, "opt.stats_print", "0");
     expect(r, NULL, "opt.zero", "0");
     expect(r, NULL, "opt.percpu_arena", "disabled");
+    expect(r, NULL, "opt.purge", "dontneed");
+    expect(r, NULL, "opt.retain", "0");
     char buf[64];
     CHECK(strtoul(value(r, "arenas.narenas", buf, sizeof buf), NULL, 10) >= 5,
           "arenas.narenas %s with opt.narenas 5", buf);
@@ -303,6 +307,10 @@ static void test_valid_options_are_in_force(void **state)
         {"background_thread:true", "opt.background_thread", "1"},
         {"check_sized:true", "opt.check_sized", "1"},
         {"check_sized:false", "opt.check_sized", "0"},
+        {"purge:free", "opt.purge", "free"},
+        {"purge:dontneed", "opt.purge", "dontneed"},
+        {"retain:true", "opt.retain", "1"},
+        {"retain:false", "opt.retain", "0"},
     };
     struct run *r = malloc(sizeof *r);
     for (size_t i = 0; i < EXT_COUNT(cases); i++) {
@@ -370,6 +378,8 @@ static void test_malformed_options_are_ignored(void **state)
         {"tcache:", "tcache"},
         {"dirty_decay_ms:fast", "dirty_decay_ms"},
         {"junk:sometimes", "junk"},
+        {"purge:lazy", "purge"},
+        {"retain:yes", "retain"},
         {":", NULL},
         {",,,", NULL},
     };

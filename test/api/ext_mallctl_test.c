@@ -70,6 +70,14 @@ static void test_opt_and_config_types(void **state)
     const char *percpu = ctl_str("opt.percpu_arena");
     CHECK(percpu != NULL && percpu[0] != '\0', "opt.percpu_arena is empty");
     (void)ctl_bool("opt.check_sized");
+    const char *purge = ctl_str("opt.purge");
+    CHECK(purge != NULL && (!strcmp(purge, "dontneed") || !strcmp(purge, "free")),
+          "opt.purge is \"%s\"", purge ? purge : "(null)");
+    (void)ctl_bool("opt.retain");
+    if (!getenv(EXT_CONF_ENV)) {
+        CHECK(!strcmp(purge, "dontneed"), "opt.purge defaults to \"%s\"", purge);
+        CHECK(!ctl_bool("opt.retain"), "opt.retain defaults to true");
+    }
     (void)ctl_bool("config.debug");
     CHECK(ctl_bool("config.stats"), "config.stats is false, yet statistics are kept");
 }

@@ -1,6 +1,9 @@
 /* ext_stats_test.c: statistics through mallctl and malloc_stats_print.
  *  - After an "epoch" refresh, the totals (stats.allocated, active, resident, mapped, retained,
  *    metadata) are consistent with each other and follow a 64 MiB block in and out.
+ *  - With the default retain:false, an arena chunk that empties is unmapped when purged:
+ *    stats.mapped drops by the chunk and stats.retained stays 0; the purged pages are not
+ *    counted lazy (purge:dontneed).
  *  - A private arena's counters are exact: small and large nmalloc/ndalloc/allocated, each
  *    bin's nmalloc/ndalloc/curregs, huge blocks counted as large, nthreads following bindings
  *    and thread exit.
@@ -66,6 +69,36 @@ static void test_totals_follow_a_big_block(void **state)
           "stats.allocated %zu -> %zu after freeing 64 MiB", t1.allocated, t2.allocated);
     CHECK(t2.active + big - EXT_MiB <= t1.active, "stats.active %zu -> %zu after freeing 64 MiB",
           t1.active, t2.active);
+}
+
+static void test_empty_chunk_unmapped_without_retain(void **state)
+{
+    if (getenv(EXT_CONF_ENV)) /* the defaults are what is checked */
+        skip();
+    const size_t chunk = 4 * EXT_MiB;
+    unsigned a = ext_new_arena();
+    int flags = ext_arena_flags(a);
+    void *pin = mallocx(64 * EXT_KiB, flags);
+    void *p = mallocx(EXT_MiB, flags);
+    CHECK(pin != NULL && p != NULL, "mallocx failed");
+    memset(p, 1, EXT_MiB);
+    dallocx(p, flags);
+    CHECK(mallctl("arena.0.purge", NULL, NULL, NULL, 0) == 0 &&
+              ctl_fmt(NULL, NULL, NULL, 0, "arena.%u.purge", a) == 0,
+          "arena.<i>.purge failed");
+    ext_refresh();
+    CHECK(ctl_size("stats.arenas.%u.pmuzzy", a) == 0, "pmuzzy %zu with purge:dontneed",
+          ctl_size("stats.arenas.%u.pmuzzy", a));
+    CHECK(ctl_size("stats.arenas.%u.pdirty", a) == 0, "pdirty %zu after arena.%u.purge",
+          ctl_size("stats.arenas.%u.pdirty", a), a);
+    size_t mapped0 = ctl_size("stats.mapped");
+    dallocx(pin, flags); /* the chunk is empty now */
+    CHECK(ctl_fmt(NULL, NULL, NULL, 0, "arena.%u.purge", a) == 0, "arena.%u.purge failed", a);
+    ext_refresh();
+    CHECK(ctl_size("stats.retained") == 0, "stats.retained %zu with retain:false",
+          ctl_size("stats.retained"));
+    CHECK(ctl_size("stats.mapped") + chunk <= mapped0, "stats.mapped %zu -> %zu: the empty "
+          "chunk was not unmapped", mapped0, ctl_size("stats.mapped"));
 }
 
 /* The values are those of the last refresh. */
@@ -519,6 +552,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_totals_follow_a_big_block),
+        cmocka_unit_test(test_empty_chunk_unmapped_without_retain),
         cmocka_unit_test(test_totals_change_only_on_refresh),
         cmocka_unit_test(test_private_arena_counters_are_exact),
         cmocka_unit_test(test_huge_blocks_count_as_large),
