@@ -273,7 +273,8 @@ HM_INLINE void hm_free_inline(void *p, const char *func)
             slab_region_index(pm_run_offset(pm, p), cls, &exact);
             tcache_t *tc = hm_tsd.tcache;
             tbin_t *b = &tc->bins[cls];
-            if (likely(exact) && likely(c->arena == tc->arena) && likely(tcache_free_try(b, p))) {
+            if (likely(exact || !HM_CONFIG_FAST_CHECKS) && likely(c->arena == tc->arena) &&
+                likely(tcache_free_try(b, p))) {
                 hm_tsd.deallocated += b->usize;
                 return;
             }

@@ -25,6 +25,11 @@
 
 /* Compile-time switches as constants, so every configuration is type-checked in every build. */
 static const bool config_debug = HM_CONFIG_DEBUG;
+/* 0 only in builds configured with --disable-fast-checks, which exist to measure what the free
+ * fast path's region-start and double-free checks cost; everything else is checked as usual. */
+#ifndef HM_CONFIG_FAST_CHECKS
+#define HM_CONFIG_FAST_CHECKS 1
+#endif
 static const bool config_test_hooks = HM_CONFIG_TEST_HOOKS;
 #ifdef HM_DROPIN
 static const bool config_dropin = true;

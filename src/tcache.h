@@ -101,7 +101,8 @@ void tcache_free_suspect(tcache_t *tc, void *p, unsigned cls, const char *func);
 HM_INLINE void *tcache_pop(tbin_t *b)
 {
     void *p = *b->top++;
-    *(uintptr_t *)p = 0;
+    if (HM_CONFIG_FAST_CHECKS)
+        *(uintptr_t *)p = 0;
     return p;
 }
 
@@ -117,6 +118,12 @@ HM_INLINE void *tcache_alloc(tcache_t *tc, unsigned cls)
  * (maybe a double free) or the stack is full. */
 HM_INLINE bool tcache_free_try(tbin_t *b, void *p)
 {
+    if (!HM_CONFIG_FAST_CHECKS) { /* a build that measures what the checks cost */
+        if (unlikely(tbin_full(b)))
+            return false;
+        *--b->top = p;
+        return true;
+    }
     uintptr_t tag = tcache_tag(p);
     if (unlikely(*(uintptr_t *)p == tag) || unlikely(tbin_full(b)))
         return false;
