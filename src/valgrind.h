@@ -177,7 +177,9 @@ static inline void vg_resize(void *p, size_t old_size, size_t new_size, size_t n
 /* The program has been told the block's usable size and may use all of it.  The tail it
  * gains holds what hmalloc left there: zeros when the block was zeroed (calloc, MALLOCX_ZERO
  * and zero:true clear the whole class), which the program may rely on, so a tail that reads
- * all zero is defined; otherwise it is undefined. */
+ * zero is defined; otherwise it is undefined.  Only the first MiB is looked at: the tail of an
+ * over-aligned block can be most of a GiB, and a tail that starts with a MiB of zeros is a
+ * zeroed one or fresh pages. */
 static inline void vg_expose_usable(const void *p, size_t usize)
 {
     if (!vg_running())
@@ -187,11 +189,15 @@ static inline void vg_expose_usable(const void *p, size_t usize)
         return;
     vg_resize((void *)p, size, usize, usize);
     const unsigned char *tail = (const unsigned char *)p + size;
-    size_t n = usize - size, i = 0;
+    size_t n = usize - size, look = n < ((size_t)1 << 20) ? n : (size_t)1 << 20, i = 0;
     vg_mem_defined(tail, n);
-    while (i < n && tail[i] == 0)
+    while (i < look && (((uintptr_t)(tail + i) & 7) || look - i < 8) && tail[i] == 0)
         i++;
-    if (i < n)
+    while (look - i >= 8 && *(const uint64_t *)(tail + i) == 0)
+        i += 8;
+    while (i < look && tail[i] == 0)
+        i++;
+    if (i < look)
         vg_mem_undefined(tail, n);
 }
 
