@@ -13,6 +13,7 @@
 #include "rtree.h"
 #include "stats.h"
 #include "tcache.h"
+#include "valgrind.h"
 
 #include <errno.h>
 #include <string.h>
@@ -46,10 +47,11 @@ static void block_find(const void *p, block_t *b, const char *func, const char *
     }
     if (e & RTREE_HUGE) {
         huge_t *h = (huge_t *)(e & ~RTREE_HUGE);
-        if (unlikely(p == h->ptr && h->usize == 0))
+        void *start = huge_ptr(h);
+        if (unlikely(p == start && h->usize == 0))
             hm_fatal(func, freed_msg, p); /* a cached (freed) mapping */
-        if (unlikely(p != h->ptr)) {
-            if ((uintptr_t)p - (uintptr_t)h->ptr < h->maplen)
+        if (unlikely(p != start)) {
+            if ((uintptr_t)p - (uintptr_t)start < h->maplen)
                 hm_fatal(func, "invalid pointer (not the start of a block)", p);
             hm_fatal(func, "invalid pointer (not allocated by hmalloc)", p);
         }
@@ -71,7 +73,7 @@ static void block_find(const void *p, block_t *b, const char *func, const char *
         if (unlikely(opt_hardened) && quarantine_contains(c->arena, p))
             hm_fatal(func, freed_msg, p);
         tcache_t *tc = tsd_tcache();
-        if (*(const uintptr_t *)p == tcache_tag(p) && tc && tcache_contains(tc, p, cls))
+        if (tc && *(const uintptr_t *)p == tcache_tag(p) && tcache_contains(tc, p, cls))
             hm_fatal(func, freed_msg, p);
         *b = (block_t){c, NULL, cls, true, sz_small[cls].size};
         return;
@@ -118,7 +120,7 @@ static bool flags_context(int flags, tcache_t **tcp, arena_t **arenap)
         if (t == 0 && tc && tc->arena != arena)
             tc = NULL; /* the thread's cache holds another arena's regions */
     }
-    *tcp = tc;
+    *tcp = vg_running() ? NULL : tc; /* explicit caches too (see valgrind.h) */
     *arenap = arena;
     return true;
 }
@@ -181,13 +183,17 @@ static void *alloc_usize_once(size_t usize, size_t alignment, bool zero, tcache_
     } else {
         bool zeroed;
         p = huge_alloc(arena, usize, alignment, &zeroed);
-        if (p && zero && !zeroed)
+        if (p && zero && !zeroed) {
+            vg_mem_undefined(p, usize); /* a cached mapping: no-access to memcheck */
             memset(p, 0, usize);
+        }
     }
     return p;
 }
 
-static void *alloc_usize(size_t usize, size_t alignment, bool zero, tcache_t *tc, arena_t *arena)
+/* A block of usize bytes for a request of size bytes (what memcheck is told). */
+static void *alloc_usize(size_t size, size_t usize, size_t alignment, bool zero, tcache_t *tc,
+                         arena_t *arena)
 {
     zero |= opt_zero;
     void *p = alloc_usize_once(usize, alignment, zero, tc, arena);
@@ -197,8 +203,11 @@ static void *alloc_usize(size_t usize, size_t alignment, bool zero, tcache_t *tc
     }
     if (likely(p != NULL)) {
         hm_tsd.allocated += usize;
-        if (unlikely(opt_junk & JUNK_ALLOC) && !zero)
+        if (unlikely(opt_junk & JUNK_ALLOC) && !zero) {
+            vg_mem_undefined(p, usize);
             memset(p, JUNK_ALLOC_BYTE, usize);
+        }
+        vg_alloc(p, size, usize, zero);
     }
     return p;
 }
@@ -214,7 +223,8 @@ static HM_NOINLINE void *hm_alloc(size_t size, size_t alignment, bool zero)
     void *p = NULL;
     if (likely(usize != 0)) {
         tcache_t *tc = tcache_get();
-        p = alloc_usize(usize, alignment, zero, tc, tc ? tc->arena : tcache_thread_arena());
+        p = alloc_usize(size, usize, alignment, zero, tc,
+                        tc ? tc->arena : tcache_thread_arena());
     }
     if (unlikely(!p))
         errno = ENOMEM;
@@ -238,8 +248,12 @@ HM_INLINE void *hm_malloc_inline(size_t size)
 static void dalloc_block(void *p, const block_t *b, tcache_t *tc, const char *func)
 {
     hm_tsd.deallocated += b->usize;
-    if (unlikely(opt_junk & JUNK_FREE) && !b->huge)
+    vg_free(p);
+    if (unlikely(opt_junk & JUNK_FREE) && !b->huge) {
+        vg_mem_undefined(p, b->usize);
         memset(p, JUNK_FREE_BYTE, b->usize);
+        vg_mem_noaccess(p, b->usize);
+    }
     if (b->huge) {
         huge_dalloc(b->huge);
         background_tick();
@@ -341,11 +355,15 @@ static void count_resize(size_t old_usize, size_t new_usize)
 }
 
 /* Resize p to new_usize without moving it, if its kind of block allows; zero fills what a
- * growth adds. */
-static bool resize_in_place(void *p, block_t *b, size_t new_usize, bool zero)
+ * growth adds.  size is the size memcheck is to know the block by afterwards. */
+static bool resize_in_place(void *p, block_t *b, size_t size, size_t new_usize, bool zero)
 {
-    if (new_usize == b->usize)
+    size_t vg_old = vg_running() ? vg_block_size(p, b->usize) : 0;
+    if (new_usize == b->usize) {
+        if (vg_running())
+            vg_resize(p, vg_old, size, new_usize);
         return true;
+    }
     if (b->chunk && !b->small && new_usize >= LARGE_MINCLASS && new_usize <= LARGE_MAXCLASS) {
         if (!arena_resize_large(b->chunk, p, b->usize, new_usize, zero))
             return false;
@@ -354,6 +372,11 @@ static bool resize_in_place(void *p, block_t *b, size_t new_usize, bool zero)
             return false; /* growth maps fresh zero pages */
     } else {
         return false;
+    }
+    if (vg_running()) {
+        vg_resize(p, vg_old, size, new_usize);
+        if (zero && size > b->usize)
+            vg_mem_defined((char *)p + b->usize, size - b->usize); /* zeroed above */
     }
     count_resize(b->usize, new_usize);
     b->usize = new_usize;
@@ -371,14 +394,16 @@ static void *hm_realloc_impl(void *p, size_t size, int flags, const char *func)
     if (unlikely(usize == 0))
         return NULL;
     bool aligned = !alignment || !((uintptr_t)p & (alignment - 1));
-    if (aligned && resize_in_place(p, &b, usize, zero))
+    if (aligned && resize_in_place(p, &b, size, usize, zero))
         return p;
     tcache_t *tc;
     arena_t *arena;
     if (!flags_context(flags, &tc, &arena))
         return NULL;
+    /* Not under valgrind: memcheck cannot move a block's record without redefining its
+     * contents, so the block is copied there. */
     if (b.huge && usize > LARGE_MAXCLASS && aligned && alignment <= CHUNK &&
-        FLAGS_ARENA(flags) == 0) {
+        FLAGS_ARENA(flags) == 0 && !vg_running()) {
         size_t old = b.usize;
         void *q = huge_remap(b.huge, usize);
         if (q) {
@@ -386,10 +411,11 @@ static void *hm_realloc_impl(void *p, size_t size, int flags, const char *func)
             return q;
         }
     }
-    void *q = alloc_usize(usize, alignment, zero, tc, arena);
+    void *q = alloc_usize(size, usize, alignment, zero, tc, arena);
     if (!q)
         return NULL;
-    memcpy(q, p, size < b.usize ? size : b.usize);
+    size_t old = vg_running() ? vg_block_size(p, b.usize) : b.usize; /* memcheck's view */
+    memcpy(q, p, size < old ? size : old);
     dalloc_block(p, &b, tcache_get(), func);
     return q;
 }
@@ -489,6 +515,7 @@ HM_EXPORT size_t HM_NAME(malloc_usable_size)(void *p)
         return 0;
     block_t b;
     block_find(p, &b, "malloc_usable_size", "pointer to a freed block");
+    vg_expose_usable(p, b.usize);
     return b.usize;
 }
 
@@ -517,7 +544,7 @@ HM_EXPORT void *HM_NAME(mallocx)(size_t size, int flags)
     arena_t *arena;
     if (unlikely(usize == 0) || !flags_context(flags, &tc, &arena))
         return NULL;
-    return alloc_usize(usize, alignment, (flags & MALLOCX_ZERO_FLAG) != 0, tc, arena);
+    return alloc_usize(size, usize, alignment, (flags & MALLOCX_ZERO_FLAG) != 0, tc, arena);
 }
 
 HM_EXPORT void *HM_NAME(rallocx)(void *p, size_t size, int flags)
@@ -525,7 +552,9 @@ HM_EXPORT void *HM_NAME(rallocx)(void *p, size_t size, int flags)
     return hm_realloc_impl(p, size ? size : 1, flags, "rallocx");
 }
 
-HM_EXPORT size_t HM_NAME(xallocx)(void *p, size_t size, size_t extra, int flags)
+/* The result is the block's usable size, which the program may use (so it is memcheck's size
+ * of the block too: resizes here are asked for whole classes, see HM_NAME(xallocx)). */
+static size_t xalloc_impl(void *p, size_t size, size_t extra, int flags)
 {
     block_t b;
     block_find(p, &b, "xallocx", "pointer to a freed block");
@@ -543,9 +572,9 @@ HM_EXPORT size_t HM_NAME(xallocx)(void *p, size_t size, size_t extra, int flags)
         return b.usize; /* already fits */
     /* Growing: try the most, then the least; shrinking: to the most asked for. */
     if (b.usize < umin) {
-        if (umax != umin && resize_in_place(p, &b, umax, zero))
+        if (umax != umin && resize_in_place(p, &b, umax, umax, zero))
             return b.usize;
-        resize_in_place(p, &b, umin, zero);
+        resize_in_place(p, &b, umin, umin, zero);
         return b.usize;
     }
     size_t target = umax;
@@ -558,8 +587,15 @@ HM_EXPORT size_t HM_NAME(xallocx)(void *p, size_t size, size_t extra, int flags)
         if (target >= b.usize)
             return b.usize;
     }
-    resize_in_place(p, &b, target, false);
+    resize_in_place(p, &b, target, target, false);
     return b.usize;
+}
+
+HM_EXPORT size_t HM_NAME(xallocx)(void *p, size_t size, size_t extra, int flags)
+{
+    size_t usize = xalloc_impl(p, size, extra, flags);
+    vg_expose_usable(p, usize);
+    return usize;
 }
 
 HM_EXPORT size_t HM_NAME(sallocx)(const void *p, int flags)
@@ -567,6 +603,7 @@ HM_EXPORT size_t HM_NAME(sallocx)(const void *p, int flags)
     (void)flags;
     block_t b;
     block_find(p, &b, "sallocx", "pointer to a freed block");
+    vg_expose_usable(p, b.usize);
     return b.usize;
 }
 

@@ -5,6 +5,7 @@
 #include "conf.h"
 #include "quarantine.h"
 #include "slab.h"
+#include "valgrind.h"
 
 #include <sched.h>
 #include <string.h>
@@ -77,8 +78,10 @@ void *arena_alloc_small(arena_t *arena, unsigned cls, bool zero)
     void *p;
     if (!bin_fill(arena, cls, &p, 1))
         return NULL;
-    if (zero)
+    if (zero) {
+        vg_mem_undefined(p, sz_small[cls].size); /* free to memcheck until reported */
         memset(p, 0, sz_small[cls].size);
+    }
     return p;
 }
 
@@ -120,8 +123,10 @@ void *arena_alloc_large(arena_t *arena, size_t usize, size_t alignment, bool zer
         arena->allocated_large += usize;
     }
     hm_mutex_unlock(&arena->lock);
-    if (p && zero && !zeroed)
+    if (p && zero && !zeroed) {
+        vg_mem_undefined(p, usize);
         memset(p, 0, usize);
+    }
     return p;
 }
 
@@ -160,8 +165,10 @@ bool arena_resize_large(chunk_t *c, void *p, size_t old_usize, size_t new_usize,
     if (ok)
         arena->allocated_large += new_usize - old_usize; /* wraps correctly when shrinking */
     hm_mutex_unlock(&arena->lock);
-    if (ok && zero && new_usize > old_usize && !zeroed)
+    if (ok && zero && new_usize > old_usize && !zeroed) {
+        vg_mem_undefined((char *)p + old_usize, new_usize - old_usize);
         memset((char *)p + old_usize, 0, new_usize - old_usize);
+    }
     return ok;
 }
 

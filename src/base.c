@@ -2,6 +2,7 @@
 #include "base.h"
 #include "lock.h"
 #include "os.h"
+#include "valgrind.h"
 
 #define BASE_BLOCK ((size_t)256 << 10)
 
@@ -20,6 +21,7 @@ void *base_alloc(size_t size)
             hm_mutex_unlock(&base_lock);
             return NULL;
         }
+        vg_not_a_root(b, bsize);
         base_total += (size_t)(base_end - base_cur);
         base_cur = b;
         base_end = b + bsize;

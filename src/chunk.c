@@ -5,6 +5,7 @@
 #include "lock.h"
 #include "os.h"
 #include "rtree.h"
+#include "valgrind.h"
 
 /* Retained chunks: address ranges kept (purged) for reuse, newest first, so a program whose
  * heap shrinks and grows back gets the same addresses without mmap/munmap.  Their headers
@@ -71,6 +72,8 @@ chunk_t *chunk_create(struct arena *arena)
         c->pagemap[i] = pm_make(PM_HEADER, 0, 0);
     /* Pages past the header read as PM_FREE (zero) already: fresh mappings are zero, and so
      * are retained ones (purged with MADV_DONTNEED). */
+    vg_not_a_root(c, CHUNK_HDR_PAGES << LG_PAGE);
+    vg_mem_noaccess(chunk_page_addr(c, CHUNK_HDR_PAGES), CHUNK - (CHUNK_HDR_PAGES << LG_PAGE));
     return c;
 }
 
@@ -79,6 +82,7 @@ void chunk_release(chunk_t *c)
     /* The map entry goes first: once unmapped, the range may be mapped and registered by
      * another thread at once. */
     rtree_set_range(c, CHUNK, 0);
+    vg_root_again(c, CHUNK_HDR_PAGES << LG_PAGE);
     if (opt_retain && os_purge(c, CHUNK, false) == OS_PURGED_ZERO && retained_push(c))
         return;
     os_unmap(c, CHUNK);

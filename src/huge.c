@@ -6,6 +6,7 @@
 #include "lock.h"
 #include "os.h"
 #include "rtree.h"
+#include "valgrind.h"
 
 #include <string.h>
 
@@ -62,21 +63,21 @@ static void cache_append(huge_t *h)
 /* Unmap a free mapping for good (huge_lock not needed: h is in no list). */
 static void huge_unmap(huge_t *h)
 {
-    rtree_set_range(h->ptr, h->maplen, (uintptr_t)h->ptr | RTREE_FREED);
-    os_unmap(h->ptr, h->maplen);
+    rtree_set_range(huge_ptr(h), h->maplen, (uintptr_t)huge_ptr(h) | RTREE_FREED);
+    os_unmap(huge_ptr(h), h->maplen);
     huge_desc_put(h);
 }
 
 /* Cut a mapping down to new_maplen bytes; granules wholly past the new end leave the map. */
 static void huge_trim(huge_t *h, size_t new_maplen)
 {
-    uintptr_t keep_end = ALIGN_UP((uintptr_t)h->ptr + new_maplen, CHUNK);
-    uintptr_t old_end = (uintptr_t)h->ptr + h->maplen;
+    uintptr_t keep_end = ALIGN_UP((uintptr_t)huge_ptr(h) + new_maplen, CHUNK);
+    uintptr_t old_end = (uintptr_t)huge_ptr(h) + h->maplen;
     /* The map entries go before the pages: once unmapped, the range may be mapped and
      * registered by another thread at once, and clearing after would erase its entries. */
     if (keep_end < old_end)
         rtree_set_range((void *)keep_end, old_end - keep_end, 0);
-    os_remap_in_place(h->ptr, h->maplen, new_maplen);
+    os_remap_in_place(huge_ptr(h), h->maplen, new_maplen);
     h->maplen = new_maplen;
 }
 
@@ -86,7 +87,7 @@ static huge_t *cache_take(size_t maplen, size_t alignment)
     huge_t *best = NULL;
     hm_mutex_lock(&huge_lock);
     for (huge_t *h = cache_head; h; h = h->cnext)
-        if (h->maplen >= maplen && !((uintptr_t)h->ptr & (alignment - 1)) &&
+        if (h->maplen >= maplen && !((uintptr_t)huge_ptr(h) & (alignment - 1)) &&
             (!best || h->maplen < best->maplen))
             best = h;
     if (best)
@@ -138,7 +139,7 @@ void *huge_alloc(struct arena *arena, size_t usize, size_t alignment, bool *zero
         *zeroed = false;
         __atomic_add_fetch(&huge_allocated, usize, __ATOMIC_RELAXED);
         __atomic_add_fetch(&huge_nmalloc, 1, __ATOMIC_RELAXED);
-        return h->ptr;
+        return huge_ptr(h);
     }
     *zeroed = true;
     h = huge_desc_get();
@@ -154,7 +155,7 @@ void *huge_alloc(struct arena *arena, size_t usize, size_t alignment, bool *zero
         huge_desc_put(h);
         return NULL;
     }
-    h->ptr = p;
+    huge_set_ptr(h, p);
     h->usize = usize;
     h->maplen = maplen;
     if (!rtree_set_range(p, maplen, (uintptr_t)h | RTREE_HUGE)) {
@@ -206,12 +207,16 @@ bool huge_resize_in_place(huge_t *h, size_t new_usize, bool zero)
     if (opt_hardened)
         return false; /* the guard page stays where it is: realloc moves the block */
     size_t new_maplen = ALIGN_UP(new_usize, PAGE);
-    char *p = h->ptr;
+    char *p = huge_ptr(h);
     /* Growth first uses the mapping's own slack (a reused cached mapping can be longer than
      * the block, and dirty); only pages added by mremap are known to be zero. */
     size_t old_usize = h->usize, old_maplen = h->maplen;
-    if (zero && new_usize > old_usize && old_maplen > old_usize)
-        memset(p + old_usize, 0, (new_usize < old_maplen ? new_usize : old_maplen) - old_usize);
+    if (zero && new_usize > old_usize && old_maplen > old_usize) {
+        size_t n = (new_usize < old_maplen ? new_usize : old_maplen) - old_usize;
+        vg_mem_undefined(p + old_usize, n); /* the slack is no-access to memcheck ... */
+        memset(p + old_usize, 0, n);
+        vg_mem_noaccess(p + old_usize, n); /* ... until the caller reports the growth */
+    }
     if (new_maplen > h->maplen) {
         if (!os_remap_in_place(p, h->maplen, new_maplen))
             return false;
@@ -243,14 +248,14 @@ void *huge_remap(huge_t *h, size_t new_usize)
     }
     /* The old range leaves the map before its pages go (see huge_trim); only this thread uses
      * the block meanwhile.  Both ranges start on a granule, so they share no entry. */
-    rtree_set_range(h->ptr, h->maplen, (uintptr_t)h->ptr | RTREE_FREED);
-    if (!os_remap_to(h->ptr, h->maplen, q, new_maplen)) {
-        rtree_set_range(h->ptr, h->maplen, (uintptr_t)h | RTREE_HUGE);
+    rtree_set_range(huge_ptr(h), h->maplen, (uintptr_t)huge_ptr(h) | RTREE_FREED);
+    if (!os_remap_to(huge_ptr(h), h->maplen, q, new_maplen)) {
+        rtree_set_range(huge_ptr(h), h->maplen, (uintptr_t)h | RTREE_HUGE);
         rtree_set_range(q, new_maplen, 0);
         os_unmap(q, new_maplen);
         return NULL;
     }
-    h->ptr = q;
+    huge_set_ptr(h, q);
     h->maplen = new_maplen;
     arena_account_large(h->arena, (ptrdiff_t)(new_usize - h->usize), 0, 0);
     __atomic_add_fetch(&huge_allocated, new_usize - h->usize, __ATOMIC_RELAXED);

@@ -16,13 +16,19 @@ struct arena;
 
 typedef struct huge {
     struct arena *arena; /* whose large-block statistics count it */
-    void *ptr;          /* the user's pointer (start of the mapping) */
+    uintptr_t ptr_inv;  /* ~ the user's pointer (start of the mapping): see huge_ptr() */
     size_t usize;       /* usable size: a size class; 0 while the mapping is cached (free) */
     size_t maplen;      /* bytes mapped */
     struct huge *next_free;
     struct huge *cnext, *cprev; /* the cache of free mappings, oldest first */
     uint64_t cached_since;      /* when it was freed (arena_clock_now() time) */
 } huge_t;
+
+/* The block's address is kept inverted, so that no word of hmalloc's metadata points into a
+ * block: valgrind's leak check takes any such word for a reference to the block, and would
+ * call a huge block the program leaked "still reachable". */
+HM_INLINE void *huge_ptr(const huge_t *h) { return (void *)~h->ptr_inv; }
+HM_INLINE void huge_set_ptr(huge_t *h, void *p) { h->ptr_inv = ~(uintptr_t)p; }
 
 /* A block of usize bytes aligned to alignment, or NULL.  *zeroed says whether it is known to
  * be zero (a fresh mapping) rather than a reused one. */

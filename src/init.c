@@ -10,6 +10,7 @@
 #include "rtree.h"
 #include "stats.h"
 #include "tcache.h"
+#include "valgrind.h"
 
 #include <fcntl.h>
 #include <sched.h>
@@ -20,6 +21,7 @@
 #include <unistd.h>
 
 int hm_initialized;
+bool hm_vg_running;
 static hm_mutex_t init_lock = HM_MUTEX_INITIALIZER;
 static __thread bool tls_initializing;
 
@@ -158,6 +160,14 @@ bool hm_init_slow(void)
     tls_initializing = true;
     sz_boot();
     conf_boot();
+    /* Under valgrind every allocation and free takes the slow paths, which report the blocks
+     * to memcheck (see valgrind.h): no thread caches, whatever the options say. */
+    if (config_valgrind && vg_detect()) {
+        hm_vg_running = true;
+        opt_tcache = false;
+        opt_background_thread = false; /* a thread of hmalloc's own would be in every report */
+        vg_not_a_root(sz_index2size_tab, sizeof(sz_index2size_tab));
+    }
     narenas_auto = opt_narenas ? opt_narenas : 4 * ncpus();
     if (narenas_auto > MAX_ARENAS)
         narenas_auto = MAX_ARENAS;

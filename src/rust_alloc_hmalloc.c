@@ -9,6 +9,23 @@
 #include "sz.h"
 #include "hmalloc.h"
 #include "hmalloc/rust_alloc.h"
+#include "valgrind.h"
+
+/* Under valgrind memcheck knows a block by its requested size, but this layer promises the
+ * whole usable size (rust_usable_size): sallocx tells memcheck so.  The flag is this layer's
+ * own (it may sit over a shared libhmalloc, whose internals it cannot see). */
+static bool rust_on_valgrind;
+__attribute__((constructor)) static void rust_detect_valgrind(void)
+{
+    rust_on_valgrind = config_valgrind && vg_detect();
+}
+
+HM_INLINE void *expose_usable(void *p)
+{
+    if (unlikely(rust_on_valgrind) && p)
+        HM_NAME(sallocx)(p, 0);
+    return p;
+}
 
 /* The flags that align a block of size bytes to align (a power of two): none when every block
  * of size's class is that aligned anyway.  A small class c is carved at multiples of c from a
@@ -41,12 +58,12 @@ static bool shrinks_in_place(size_t have, size_t want, size_t align)
 
 HM_EXPORT void *rust_alloc(size_t size, size_t align)
 {
-    return HM_NAME(mallocx)(size, align_flags(size, align));
+    return expose_usable(HM_NAME(mallocx)(size, align_flags(size, align)));
 }
 
 HM_EXPORT void *rust_alloc_zeroed(size_t size, size_t align)
 {
-    return HM_NAME(mallocx)(size, align_flags(size, align) | MALLOCX_ZERO);
+    return expose_usable(HM_NAME(mallocx)(size, align_flags(size, align) | MALLOCX_ZERO));
 }
 
 HM_EXPORT void rust_dealloc(void *ptr, size_t size, size_t align)
@@ -57,7 +74,7 @@ HM_EXPORT void rust_dealloc(void *ptr, size_t size, size_t align)
 HM_EXPORT void *rust_realloc(void *ptr, size_t old_size, size_t align, size_t new_size)
 {
     (void)old_size; /* hmalloc knows the block */
-    return HM_NAME(rallocx)(ptr, new_size, align_flags(new_size, align));
+    return expose_usable(HM_NAME(rallocx)(ptr, new_size, align_flags(new_size, align)));
 }
 
 HM_EXPORT size_t rust_realloc_in_place(void *ptr, size_t old_size, size_t align, size_t new_size)
@@ -65,8 +82,10 @@ HM_EXPORT size_t rust_realloc_in_place(void *ptr, size_t old_size, size_t align,
     int flags = align_flags(new_size, align);
     size_t want = HM_NAME(nallocx)(new_size, flags);
     size_t have = HM_NAME(nallocx)(old_size, align_flags(old_size, align));
-    if (want == have)
+    if (want == have) {
+        expose_usable(ptr);
         return have;
+    }
     if (want == 0) /* no class holds new_size */
         return have < new_size ? have : 0;
     if (want < have && !shrinks_in_place(have, want, align))

@@ -44,7 +44,8 @@ hm_build() {
 		echo "$HMALLOC_DEPLOY_OUT/$1"
 	else
 		note "building hmalloc with prefix '$2' in $work/$1" >&2
-		"$here/build_hmalloc.sh" "$work/$1" "$2" >&2 || fail "could not build hmalloc (prefix '$2')"
+		"$HMALLOC_SRCDIR/test/deploy/build_hmalloc.sh" "$work/$1" "$2" >&2 ||
+			fail "could not build hmalloc (prefix '$2')"
 		echo "$work/$1"
 	fi
 }
