@@ -45,8 +45,13 @@ bool tcache_boot(void)
 arena_t *tcache_thread_arena(void)
 {
     arena_t *a = tls_arena;
-    if (unlikely(!a))
+    if (unlikely(!a)) {
         a = tls_arena = arena_choose_for_thread();
+        /* The key's destructor unbinds the thread when it exits, with or without a cache
+         * (threads under tcache:false, junk, zero or valgrind have none). */
+        if (tls_state != TS_EXITED && !pthread_getspecific(tcache_key))
+            pthread_setspecific(tcache_key, &tcache_none);
+    }
     return a;
 }
 
@@ -295,8 +300,10 @@ static void tcache_thread_exit(void *arg)
     tcache_t *tc = arg;
     hm_tsd.tcache = &tcache_none;
     tls_state = TS_EXITED;
-    tcache_flush_all(tc);
-    tcache_recycle(tc);
+    if (tc != &tcache_none) {
+        tcache_flush_all(tc);
+        tcache_recycle(tc);
+    }
     if (tls_arena)
         __atomic_sub_fetch(&tls_arena->nthreads, 1, __ATOMIC_RELAXED);
 }
@@ -307,7 +314,7 @@ void tcache_thread_set_enabled(bool enabled)
     if (!enabled && tc) {
         hm_tsd.tcache = &tcache_none;
         tcache_flush_all(tc);
-        pthread_setspecific(tcache_key, NULL);
+        pthread_setspecific(tcache_key, &tcache_none); /* still unbinds at exit */
         tcache_recycle(tc);
         tls_state = TS_DISABLED;
     } else if (enabled && tls_state == TS_DISABLED) {

@@ -248,6 +248,8 @@ static void *bound_thread(void *arg)
 static void test_idle_class_cache_is_collected(void **state)
 {
     (void)state;
+    if (!ctl_bool("opt.tcache"))
+        skip(); /* no thread caches to collect (tcache:false, junk, zero, valgrind) */
     unsigned arena = ctl_unsigned("thread.arena"), nbins = ctl_unsigned("arenas.nbins"), bin;
     for (bin = 0; bin < nbins && ctl_size("arenas.bin.%u.size", bin) != 1024; bin++)
         ;
