@@ -46,11 +46,17 @@ extern bool hm_vg_running; /* set once by vg_boot(), before the first block */
 
 HM_INLINE bool vg_running(void) { return config_valgrind && unlikely(hm_vg_running); }
 
-/* Whether the process runs under valgrind (called once, at initialisation). */
+/* Whether the process runs under valgrind's memcheck (called once, at initialisation).  Other
+ * tools (callgrind, cachegrind, massif...) do not answer memcheck's requests, and hmalloc must
+ * keep its thread caches under them: callgrind is how tools/bench counts the fast path's
+ * instructions.  VALGRIND_GET_VBITS returns 0 unless memcheck handled it. */
 HM_INLINE bool vg_detect(void)
 {
 #if HM_CONFIG_VALGRIND
-    return RUNNING_ON_VALGRIND != 0;
+    if (!RUNNING_ON_VALGRIND)
+        return false;
+    unsigned char probe = 0, vbits = 0;
+    return VALGRIND_GET_VBITS(&probe, &vbits, 1) == 1;
 #else
     return false;
 #endif
