@@ -9,6 +9,7 @@
  *    which reads as zero; stats.retained drops back when it is reused.
  * (The defaults, purge:dontneed and retain:false, are checked in ext_stats_test.) */
 #include "ext_test.h"
+#include "../smaps.h"
 
 #define CONF "purge:free,retain:true"
 #define CHUNK_SIZE ((size_t)4 << 20)
@@ -17,29 +18,6 @@ static void purge_arena(unsigned a)
 {
     int r = ctl_fmt(NULL, NULL, NULL, 0, "arena.%u.purge", a);
     CHECK(r == 0, "arena.%u.purge returned %d", a, r);
-}
-
-/* LazyFree kB of the mapping that contains p, or -1 when the kernel does not say. */
-static long lazyfree_kib(const void *p)
-{
-    FILE *f = fopen("/proc/self/smaps", "r");
-    if (!f)
-        return -1;
-    char line[512];
-    bool in = false;
-    long kib = -1;
-    while (fgets(line, sizeof line, f)) {
-        unsigned long lo, hi;
-        char c;
-        if (sscanf(line, "%lx-%lx %c", &lo, &hi, &c) == 3) {
-            in = (uintptr_t)p >= lo && (uintptr_t)p < hi;
-            continue;
-        }
-        if (in && sscanf(line, "LazyFree: %ld kB", &kib) == 1)
-            break;
-    }
-    fclose(f);
-    return kib;
 }
 
 static void check_zero(const unsigned char *p, size_t n, const char *what)
@@ -66,7 +44,7 @@ static void test_lazy_purge_then_zeroing_allocation(void **state)
           muzzy, big);
     CHECK(ctl_size("stats.arenas.%u.pdirty", a) == 0, "pdirty %zu after arena.%u.purge",
           ctl_size("stats.arenas.%u.pdirty", a), a);
-    long kib = lazyfree_kib(p);
+    long kib = smaps_lazyfree_kib(p);
     if (kib >= 0) /* Linux 4.12+; pages are marked in per-CPU batches: a few may not show yet */
         CHECK((size_t)kib * EXT_KiB >= big / 2, "smaps says LazyFree %ld kB for the purged block",
               kib);

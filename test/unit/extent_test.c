@@ -17,6 +17,7 @@
 #include "arena.h"
 #include "conf.h"
 #include "init.h"
+#include "../smaps.h"
 
 static arena_t *arena;
 
@@ -131,28 +132,6 @@ static void test_purge_zeroes(void **state)
     run_free(q);
 }
 
-/* LazyFree bytes the kernel reports for the mapping containing p (-1 if unknown). */
-static long lazyfree_kib(const void *p)
-{
-    FILE *f = fopen("/proc/self/smaps", "r");
-    if (!f)
-        return -1;
-    char line[256];
-    bool in = false;
-    long kib = -1;
-    while (fgets(line, sizeof line, f)) {
-        unsigned long lo, hi;
-        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' ')) {
-            in = (uintptr_t)p >= lo && (uintptr_t)p < hi;
-            continue;
-        }
-        if (in && sscanf(line, "LazyFree: %ld kB", &kib) == 1)
-            break;
-    }
-    fclose(f);
-    return kib;
-}
-
 static void test_purge_lazy_is_not_zeroed(void **state)
 {
     (void)state;
@@ -173,7 +152,7 @@ static void test_purge_lazy_is_not_zeroed(void **state)
     assert_true(valid);
     /* The kernel knows the pages as lazily free (smaps has LazyFree since Linux 4.12; it
      * marks them in per-CPU batches, so a few may not show yet). */
-    long kib = lazyfree_kib(p);
+    long kib = smaps_lazyfree_kib(p);
     if (kib >= 0)
         assert_true(kib >= (long)(128 * PAGE / 1024));
     bool zeroed = true;
