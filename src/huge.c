@@ -176,7 +176,7 @@ void huge_dalloc(huge_t *h)
     __atomic_sub_fetch(&huge_allocated, h->usize, __ATOMIC_RELAXED);
     __atomic_add_fetch(&huge_ndalloc, 1, __ATOMIC_RELAXED);
     h->usize = 0;
-    size_t cache_max = __atomic_load_n(&huge_allocated, __ATOMIC_RELAXED) / 2;
+    size_t cache_max = __atomic_load_n(&huge_allocated, __ATOMIC_RELAXED); /* see huge.h */
     if (cache_max < HUGE_CACHE_MIN)
         cache_max = HUGE_CACHE_MIN;
     if (h->maplen > cache_max || opt_dirty_decay_ms == 0 || opt_hardened) {

@@ -7,10 +7,12 @@
 
 #include "hmalloc_internal.h"
 
-/* Bytes of freed mappings kept for reuse: HUGE_CACHE_MIN, or half the huge bytes in use when
- * that is more (a program whose working set is many big blocks reuses them without faulting
- * them in again; what waits in the cache is still unmapped after dirty_decay_ms). */
-#define HUGE_CACHE_MIN ((size_t)64 << 20)
+/* Bytes of freed mappings kept for reuse: as many as the huge bytes in use, at least
+ * HUGE_CACHE_MIN.  A program whose working set is big blocks reuses them without faulting them
+ * in again (malloc_large_bench), while one with few live huge blocks does not keep tens of MiB
+ * of dead ones resident (realloc_bench: peak RSS 68 MiB with a fixed 64 MiB cache, 32 MiB
+ * now).  What waits in the cache is still unmapped after dirty_decay_ms. */
+#define HUGE_CACHE_MIN ((size_t)8 << 20)
 
 struct arena;
 
