@@ -165,10 +165,21 @@ void *tcache_alloc_refill(tcache_t *tc, unsigned cls)
     tbin_t *b = &tc->bins[cls];
     void **end = tbin_end(b);
     unsigned cap = (unsigned)(end - tbin_slots(b)), want = cap / 2;
-    /* Remote regions go under the fresh ones: used only once this thread's own are gone, so a
-     * thread that merely frees another's block next to that thread's live ones does not start
-     * writing it (see rbin_t). */
     rbin_t *r = &tc->rbins[cls];
+    if (r->n >= want) {
+        /* A whole refill's worth of other arenas' regions freed here: the thread has taken
+         * over another's blocks (larson_bench, a server passing requests on), not a stray
+         * one sharing a line with their owner's live blocks.  Reuse them, without a lock. */
+        r->n = (uint16_t)(r->n - want);
+        memcpy(end - want, r->slots + r->n, want * sizeof(void *));
+        b->top = end - want;
+        void *p = tcache_pop(b);
+        tcache_event(tc, cls);
+        return p;
+    }
+    /* A few remote regions go under the fresh ones: used only once this thread's own are
+     * gone, so a thread that merely frees another's block next to that thread's live ones
+     * does not start writing it (see rbin_t). */
     unsigned nr = r->n < cap - want ? r->n : cap - want;
     r->n = (uint16_t)(r->n - nr);
     memcpy(end - nr, r->slots + r->n, nr * sizeof(void *));

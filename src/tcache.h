@@ -49,9 +49,9 @@ HM_INLINE unsigned tbin_ncached(const tbin_t *b) { return (unsigned)(tbin_end(b)
  * handed out by this thread.  Reusing them here would be fast, but a block another thread
  * allocated next to its own live blocks would then be written by this thread: false sharing
  * of a cache line between threads (cache_scratch_bench: 6x slower) while the other thread
- * still uses the neighbours.  A refill puts remote regions under the fresh ones, so they are
- * reused only after the thread's own (a thread that took over another's blocks, as in
- * larson_bench, still reuses them).  The stack has the bin's capacity, so a consumer thread
+ * still uses the neighbours.  A refill that finds a whole refill's worth of remote regions
+ * takes them instead of going to the arena (the thread has taken over another's blocks, as in
+ * larson_bench); fewer go under the fresh ones, reused only after the thread's own.  The stack has the bin's capacity, so a consumer thread
  * that frees what producers allocated takes one lock per batch of one class. */
 typedef struct rbin {
     void **slots;
