@@ -117,6 +117,15 @@ tcache_t *tcache_get(void)
 
 static void tcache_return(void **items, unsigned n, unsigned cls, const char *func);
 
+/* Send class cls's remote regions back to their arenas' bins. */
+static void rbin_return(tcache_t *tc, unsigned cls)
+{
+    rbin_t *r = &tc->rbins[cls];
+    if (r->n)
+        tcache_return(r->slots, r->n, cls, "free");
+    r->n = 0;
+}
+
 /* Garbage collection of the cache, run on its owner's slow paths: every TCACHE_GC_EVENTS
  * refills and flushes, each class that saw neither since the last collection gives back the
  * older half of its regions, and its remote stack.  A thread that moved on from one size to
@@ -140,10 +149,7 @@ static void tcache_gc(tcache_t *tc)
             memmove(b->top + k, b->top, (n - k) * sizeof(void *));
             b->top += k;
         }
-        rbin_t *r = &tc->rbins[i];
-        if (r->n)
-            tcache_return(r->slots, r->n, i, "free");
-        r->n = 0;
+        rbin_return(tc, i);
     }
     tc->gc_touched = 0;
     tc->gc_events = 0;
@@ -226,8 +232,7 @@ static void tcache_free_remote(tcache_t *tc, void *p, unsigned cls)
     *(uintptr_t *)p = tcache_tag(p);
     r->slots[r->n++] = p;
     if (r->n == r->cap) {
-        tcache_return(r->slots, r->n, cls, "free");
-        r->n = 0;
+        rbin_return(tc, cls);
         tcache_event(tc, cls);
     }
 }
@@ -299,10 +304,7 @@ void tcache_flush_all(tcache_t *tc)
         if (b->top != end)
             tcache_return(b->top, (unsigned)(end - b->top), i, "free");
         b->top = end;
-        rbin_t *r = &tc->rbins[i];
-        if (r->n)
-            tcache_return(r->slots, r->n, i, "free");
-        r->n = 0;
+        rbin_return(tc, i);
     }
 }
 

@@ -14,19 +14,6 @@
 
 #include "ext_test.h"
 
-static size_t max_accepted(void)
-{
-    size_t lo = 1, hi = SIZE_MAX;
-    while (hi - lo > 1) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (nallocx(mid, 0) != 0)
-            lo = mid;
-        else
-            hi = mid;
-    }
-    return lo;
-}
-
 /* ---- MALLOCX_ZERO ---- */
 
 static const size_t zero_sizes[] = {8,     24,    100,    1000,        4096,       14000,
@@ -355,7 +342,7 @@ static void test_rallocx_preserves_contents(void **state)
 static void test_rallocx_impossible_leaves_block(void **state)
 {
     static const size_t block_sizes[] = {100, 200000, EXT_MiB, 5 * EXT_MiB};
-    size_t l = max_accepted();
+    size_t l = ext_max_accepted();
     const size_t bad_sizes[] = {SIZE_MAX, SIZE_MAX - 1, (size_t)PTRDIFF_MAX + 1, l + 1, l,
                                 (size_t)1 << 48};
     static const int flags[] = {0, MALLOCX_ZERO, MALLOCX_LG_ALIGN(12), MALLOCX_TCACHE_NONE};
@@ -439,7 +426,7 @@ static void test_resize_within_class_never_moves(void **state)
 static void test_xallocx_result_is_the_usable_size(void **state)
 {
     static const size_t sizes[] = {100, 3000, 20000, 300000, EXT_MiB, 3 * EXT_MiB, 9 * EXT_MiB};
-    size_t l = max_accepted();
+    size_t l = ext_max_accepted();
     for (size_t k = 0; k < EXT_COUNT(sizes); k++) {
         size_t old = sizes[k];
         unsigned char *p = mallocx(old, 0);
@@ -482,7 +469,7 @@ static void test_xallocx_result_is_the_usable_size(void **state)
 static void test_xallocx_impossible_returns_old_size(void **state)
 {
     static const size_t sizes[] = {100, 20000, EXT_MiB, 5 * EXT_MiB};
-    size_t l = max_accepted();
+    size_t l = ext_max_accepted();
     const size_t bad[] = {SIZE_MAX, (size_t)PTRDIFF_MAX + 1, l + 1, l, (size_t)1 << 48};
     for (size_t k = 0; k < EXT_COUNT(sizes); k++) {
         unsigned char *p = mallocx(sizes[k], 0);

@@ -14,19 +14,6 @@
 
 #include "ext_test.h"
 
-static size_t max_accepted(void)
-{
-    size_t lo = 1, hi = SIZE_MAX;
-    while (hi - lo > 1) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (nallocx(mid, 0) != 0)
-            lo = mid;
-        else
-            hi = mid;
-    }
-    return lo;
-}
-
 /* ---- reading each name with its type ---- */
 
 static void test_version_and_epoch(void **state)
@@ -136,7 +123,7 @@ static void test_lextents_are_the_large_classes(void **state)
     CHECK(nallocx(last_bin + 1, 0) == sizes[0], "nallocx(largest bin + 1) == %zu, lextent 0 %zu",
           nallocx(last_bin + 1, 0), sizes[0]);
     /* The last extent size is the largest request accepted at all. */
-    size_t l = max_accepted();
+    size_t l = ext_max_accepted();
     CHECK(sizes[n - 1] == l, "last arenas.lextent size %#zx, largest size nallocx accepts %#zx",
           sizes[n - 1], l);
     CHECK(nallocx(sizes[n - 1] + 1, 0) == 0, "nallocx(last lextent + 1) != 0");

@@ -8,21 +8,12 @@
 
 #include "ext_test.h"
 
-/* The largest size nallocx accepts (acceptance is monotonic: a size is accepted when some class
- * holds it). */
+/* The largest size nallocx accepts, after checking the ends the bisection relies on. */
 static size_t max_accepted(void)
 {
-    size_t lo = 1, hi = SIZE_MAX;
     CHECK(nallocx(1, 0) != 0, "nallocx(1, 0) == 0");
     CHECK(nallocx(SIZE_MAX, 0) == 0, "nallocx(SIZE_MAX, 0) == %zu", nallocx(SIZE_MAX, 0));
-    while (hi - lo > 1) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (nallocx(mid, 0) != 0)
-            lo = mid;
-        else
-            hi = mid;
-    }
-    return lo;
+    return ext_max_accepted();
 }
 
 /* One allocation checked against nallocx; returns the usable size. */

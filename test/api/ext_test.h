@@ -183,6 +183,21 @@ static inline void ext_tcache_flush(void)
 }
 
 /* A new arena of our own (arenas.create): nothing else allocates from it. */
+/* The largest size nallocx accepts (acceptance is monotonic: a size is accepted when some class
+ * holds it), found by bisection. */
+static inline size_t ext_max_accepted(void)
+{
+    size_t lo = 1, hi = SIZE_MAX;
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (nallocx(mid, 0) != 0)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
 static inline unsigned ext_new_arena(void)
 {
     unsigned a = 0;
