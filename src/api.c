@@ -275,6 +275,13 @@ static HM_NOINLINE void hm_free_slow(void *p, const char *func)
     dalloc_block(p, &b, tcache_get(), func);
 }
 
+/* A small region of another arena, at a region boundary (a cross-thread free). */
+static HM_NOINLINE void hm_free_remote(void *p, tcache_t *tc, unsigned cls, const char *func)
+{
+    if (!tcache_free_remote_try(tc, p, cls))
+        hm_free_slow(p, func);
+}
+
 /* The fast path: a small region at a region boundary, freed into this thread's cache. */
 HM_INLINE void hm_free_inline(void *p, const char *func)
 {
@@ -287,10 +294,16 @@ HM_INLINE void hm_free_inline(void *p, const char *func)
             slab_region_index(pm_run_offset(pm, p), cls, &exact);
             tcache_t *tc = hm_tsd.tcache;
             tbin_t *b = &tc->bins[cls];
-            if (likely(exact || !HM_CONFIG_FAST_CHECKS) && likely(c->arena == tc->arena) &&
-                likely(tcache_free_try(b, p))) {
-                hm_tsd.deallocated += b->usize;
-                return;
+            if (likely(exact || !HM_CONFIG_FAST_CHECKS)) {
+                if (likely(c->arena == tc->arena)) {
+                    if (likely(tcache_free_try(b, p))) {
+                        hm_tsd.deallocated += b->usize;
+                        return;
+                    }
+                } else {
+                    hm_free_remote(p, tc, cls, func); /* a tail call: no frame here */
+                    return;
+                }
             }
         }
     }

@@ -29,13 +29,17 @@ static size_t tcache_nslots;
 static void tcache_thread_exit(void *arg);
 
 /* Capacity: twice a slab's regions, within [20, 200]: enough to absorb a burst without
- * touching the bin, small enough that an idle thread holds little. */
+ * touching the bin, small enough that an idle thread holds little.  Classes above
+ * opt.tcache_max get none: their bins are empty and full at once, so the fast paths send
+ * them to the arena without a test of their own. */
 bool tcache_boot(void)
 {
     tcache_nslots = 0;
     for (unsigned i = 0; i < NSMALL; i++) {
         uint32_t cap = 2u * sz_small[i].nregs;
         cap = cap < TBIN_CAP_MIN ? TBIN_CAP_MIN : cap > TBIN_CAP_MAX ? TBIN_CAP_MAX : cap;
+        if (sz_small[i].size > opt_tcache_max)
+            cap = 0;
         tbin_caps[i] = cap;
         tcache_nslots += cap;
     }
@@ -235,6 +239,15 @@ static void tcache_free_remote(tcache_t *tc, void *p, unsigned cls)
         rbin_return(tc, cls);
         tcache_event(tc, cls);
     }
+}
+
+bool tcache_free_remote_try(tcache_t *tc, void *p, unsigned cls)
+{
+    if (unlikely(tc->rbins[cls].cap == 0) || unlikely(*(uintptr_t *)p == tcache_tag(p)))
+        return false;
+    hm_tsd.deallocated += tc->bins[cls].usize;
+    tcache_free_remote(tc, p, cls);
+    return true;
 }
 
 /* Flush the older half, then push p. */

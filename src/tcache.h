@@ -132,6 +132,12 @@ HM_INLINE bool tcache_free_try(tbin_t *b, void *p)
     return true;
 }
 
+/* The free fast path's way for a small region at a region boundary that belongs to another
+ * arena: push it on the remote stack (no block_find: its bitmap word is in a line the owner
+ * writes).  false, with nothing done, when the slow path must take it: the thread has no
+ * cache or none for the class, or p carries a cache tag (maybe a double free). */
+bool tcache_free_remote_try(tcache_t *tc, void *p, unsigned cls);
+
 /* Push p, checking a tagged block for a double free and flushing a full stack. */
 void tcache_free(tcache_t *tc, void *p, unsigned cls, const char *func);
 

@@ -104,6 +104,35 @@ static int child_main(const char *mode)
                 free(p);
             }
         printf("zeroed=%d\n", ok);
+    } else if (strcmp(mode, "tcache_max") == 0) {
+        /* How many of 200 malloc+free pairs of each size went to the arena (not served by
+         * the thread cache): tcache_max sets which classes the cache keeps. */
+        static const size_t sizes[] = {48, 1000};
+        unsigned a;
+        size_t sz = sizeof a;
+        if (mallctl("thread.arena", &a, &sz, NULL, 0) != 0)
+            return 4;
+        char name[64];
+        snprintf(name, sizeof name, "stats.arenas.%u.small.nmalloc", a);
+        for (size_t k = 0; k < EXT_COUNT(sizes); k++) {
+            uint64_t before, after, epoch = 1;
+            mallctl("epoch", NULL, NULL, &epoch, sizeof epoch);
+            sz = sizeof before;
+            if (mallctl(name, &before, &sz, NULL, 0) != 0)
+                return 4;
+            for (int i = 0; i < 200; i++) {
+                void *p = malloc(sizes[k]);
+                if (p == NULL)
+                    return 3;
+                memset(p, 1, sizes[k]);
+                free(p);
+            }
+            mallctl("epoch", NULL, NULL, &epoch, sizeof epoch);
+            sz = sizeof after;
+            if (mallctl(name, &after, &sz, NULL, 0) != 0)
+                return 4;
+            printf("arena_mallocs_%zu=%" PRIu64 "\n", sizes[k], after - before);
+        }
     } else if (strcmp(mode, "exit") != 0) {
         return 2;
     }
@@ -439,6 +468,32 @@ static void test_stats_print_at_exit(void **state)
     free(r);
 }
 
+/* tcache_max: classes above it are not cached (every malloc of them goes to the arena, as
+ * every free), classes up to it are. */
+static void test_tcache_max_bounds_the_cache(void **state)
+{
+    struct run *r = malloc(sizeof *r);
+    char buf[64];
+    static const char *confs[] = {NULL, "tcache_max:64"};
+    for (size_t i = 0; i < EXT_COUNT(confs); i++) {
+        run_child(confs[i], "tcache_max", r);
+        if (!exited_ok(r))
+            describe(r, confs[i]);
+        CHECK(exited_ok(r), "the tcache_max child failed");
+        unsigned long small = strtoul(value(r, "arena_mallocs_48", buf, sizeof buf), NULL, 10);
+        unsigned long big = strtoul(value(r, "arena_mallocs_1000", buf, sizeof buf), NULL, 10);
+        CHECK(small < 100, "with %s, %lu of 200 mallocs of 48 bytes went to the arena",
+              confs[i] ? confs[i] : "defaults", small);
+        if (confs[i])
+            CHECK(big == 200, "with %s, %lu of 200 mallocs of 1000 bytes went to the arena, want 200",
+                  confs[i], big);
+        else
+            CHECK(big < 100, "with defaults, %lu of 200 mallocs of 1000 bytes went to the arena",
+                  big);
+    }
+    free(r);
+}
+
 static void test_junk_and_zero_fill(void **state)
 {
     struct run *r = malloc(sizeof *r);
@@ -467,6 +522,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_abort_conf_aborts),
         cmocka_unit_test(test_stats_print_at_exit),
         cmocka_unit_test(test_junk_and_zero_fill),
+        cmocka_unit_test(test_tcache_max_bounds_the_cache),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -576,6 +576,54 @@ static void c_double_free_after_thread_exit(void)
     free(keep);
 }
 
+/* A thread bound to another arena than p's frees p twice (or a pointer into it): the remote
+ * frees take their own fast path, which must still catch both at the faulty call (the thread
+ * ends the process right after it, before any flush could find the block twice). */
+static void *remote_free_twice(void *p)
+{
+    unsigned mine, other;
+    size_t len = sizeof mine;
+    if (mallctl("thread.arena", &mine, &len, NULL, 0) != 0)
+        child_die("thread.arena");
+    other = mine == 0 ? 1 : 0;
+    if (mallctl("thread.arena", NULL, NULL, &other, sizeof other) != 0)
+        child_die("thread.arena (set)");
+    free(xmalloc(48)); /* this thread has a cache */
+    free(hide(p));
+    free(hide(p));
+    _exit(0);
+}
+
+static void *remote_free_middle(void *p)
+{
+    unsigned mine, other;
+    size_t len = sizeof mine;
+    if (mallctl("thread.arena", &mine, &len, NULL, 0) != 0)
+        child_die("thread.arena");
+    other = mine == 0 ? 1 : 0;
+    if (mallctl("thread.arena", NULL, NULL, &other, sizeof other) != 0)
+        child_die("thread.arena (set)");
+    free(xmalloc(48));
+    free(hide((char *)p + 16));
+    _exit(0);
+}
+
+static void remote_case(void *(*fn)(void *), size_t off)
+{
+    unsigned zero = 0;
+    if (mallctl("thread.arena", NULL, NULL, &zero, sizeof zero) != 0)
+        child_die("thread.arena (set)");
+    void *p = xmalloc(48);
+    report((char *)p + off);
+    pthread_t t;
+    if (pthread_create(&t, NULL, fn, p))
+        child_die("pthread_create");
+    pthread_join(t, NULL);
+}
+
+static void c_remote_double_free(void) { remote_case(remote_free_twice, 0); }
+static void c_remote_free_middle(void) { remote_case(remote_free_middle, 16); }
+
 /* ---- sized deallocation with check_sized (runs in a re-executed child) -------------------- */
 
 static void require_check_sized(void)
@@ -744,6 +792,8 @@ static const misuse_case_t cases[] = {
     CASE(sallocx_freed),
     CASE(cross_thread_double_free),
     CASE(cross_thread_double_free_flushed),
+    CASE(remote_double_free),
+    CASE(remote_free_middle),
     CASE(double_free_after_thread_exit),
     CASE(sized_small_wrong),
     CASE(sized_small_smaller_class),
@@ -960,6 +1010,8 @@ T(usable_size_freed_large, "malloc_usable_size", FREED)
 T(sallocx_freed, "sallocx", FREED)
 T(cross_thread_double_free, "free", DF)
 T(cross_thread_double_free_flushed, "free", DF)
+T(remote_double_free, "free", DF)
+T(remote_free_middle, "free", NOT_START)
 T(double_free_after_thread_exit, "free", DF)
 TS(sized_small_wrong, "sdallocx", SIZE)
 TS(sized_small_smaller_class, "sdallocx", SIZE)
@@ -1053,6 +1105,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_sallocx_freed),
         cmocka_unit_test(test_cross_thread_double_free),
         cmocka_unit_test(test_cross_thread_double_free_flushed),
+        cmocka_unit_test(test_remote_double_free),
+        cmocka_unit_test(test_remote_free_middle),
         cmocka_unit_test(test_double_free_after_thread_exit),
         cmocka_unit_test(test_sized_small_wrong),
         cmocka_unit_test(test_sized_small_smaller_class),
