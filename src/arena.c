@@ -192,6 +192,35 @@ void arena_decay(arena_t *arena, uint64_t now_ms)
         extent_purge_older(arena, now_ms - ms);
 }
 
+void arena_purge_excess(size_t huge_bytes)
+{
+    if (opt_dirty_decay_ms < 0)
+        return;
+    unsigned n = __atomic_load_n(&narenas_total, __ATOMIC_ACQUIRE);
+    size_t active = huge_bytes >> LG_PAGE, dirty = 0;
+    for (unsigned i = 0; i < n; i++) {
+        arena_t *a = __atomic_load_n(&arenas[i], __ATOMIC_ACQUIRE);
+        if (a) { /* a racy sum is good enough for a threshold */
+            active += __atomic_load_n(&a->pa.nactive, __ATOMIC_RELAXED);
+            dirty += __atomic_load_n(&a->pa.ndirty, __ATOMIC_RELAXED);
+        }
+    }
+    if (dirty <= active / DIRTY_EXCESS_DIV)
+        return;
+    size_t want = dirty - active / DIRTY_EXCESS_DIV;
+    for (unsigned i = 0; i < n && want; i++) {
+        arena_t *a = __atomic_load_n(&arenas[i], __ATOMIC_ACQUIRE);
+        if (!a || !__atomic_load_n(&a->pa.ndirty, __ATOMIC_RELAXED))
+            continue;
+        hm_mutex_lock(&a->lock);
+        size_t before = a->pa.ndirty;
+        extent_purge(a, before > want ? before - want : 0);
+        size_t done = before - a->pa.ndirty;
+        want -= done < want ? done : want;
+        hm_mutex_unlock(&a->lock);
+    }
+}
+
 void arena_prefork(void)
 {
     hm_mutex_lock(&arenas_lock);

@@ -145,6 +145,7 @@ void *huge_alloc(struct arena *arena, size_t usize, size_t alignment, bool *zero
     h = huge_desc_get();
     if (!h)
         return NULL;
+    arena_purge_excess(__atomic_load_n(&huge_allocated, __ATOMIC_RELAXED));
     void *p = os_map(maplen, alignment);
     if (!p) {
         huge_desc_put(h);

@@ -101,6 +101,52 @@ static void test_empty_chunk_unmapped_without_retain(void **state)
           "chunk was not unmapped", mapped0, ctl_size("stats.mapped"));
 }
 
+static size_t dirty_all_arenas(void)
+{
+    size_t sum = 0;
+    unsigned n = ctl_unsigned("arenas.narenas");
+    for (unsigned i = 0; i < n; i++) {
+        size_t d = 0, len = sizeof d;
+        if (ctl_fmt(&d, &len, NULL, 0, "stats.arenas.%u.pdirty", i) == 0)
+            sum += d;
+    }
+    return sum;
+}
+
+/* A program that frees many small and large blocks and then takes huge ones: a new huge
+ * mapping while the arenas' dirty pages are more than 1/8 of everything in use purges the
+ * excess (arena pages cannot serve a huge block), rather than keeping both resident until
+ * the dirty pages decay. */
+static void test_huge_map_purges_excess_dirty(void **state)
+{
+    if (getenv(EXT_CONF_ENV)) /* the default decay is what is checked */
+        skip();
+    unsigned a = ext_new_arena();
+    int flags = ext_arena_flags(a);
+    void *pin = mallocx(64 * EXT_KiB, flags), *blocks[24];
+    CHECK(pin != NULL, "mallocx failed");
+    for (int i = 0; i < 24; i++) {
+        blocks[i] = mallocx(EXT_MiB, flags);
+        CHECK(blocks[i] != NULL, "mallocx failed");
+        memset(blocks[i], 1, EXT_MiB);
+    }
+    for (int i = 0; i < 24; i++)
+        dallocx(blocks[i], flags);
+    ext_refresh();
+    size_t d0 = ctl_size("stats.arenas.%u.pdirty", a) * ext_page();
+    CHECK(d0 >= 20 * EXT_MiB, "arena %u has %zu dirty bytes after freeing 24 MiB", a, d0);
+    /* Bigger than any mapping an earlier test may have left in the huge cache. */
+    void *h = mallocx(100 * EXT_MiB, 0);
+    CHECK(h != NULL, "mallocx(100 MiB) failed");
+    ext_refresh();
+    size_t dirty = dirty_all_arenas() * ext_page(), active = ctl_size("stats.active");
+    CHECK(dirty <= active / 8 + 64 * EXT_KiB,
+          "after a new 100 MiB mapping the arenas keep %zu dirty bytes, %zu active", dirty,
+          active);
+    dallocx(h, 0);
+    dallocx(pin, flags);
+}
+
 /* The values are those of the last refresh. */
 static void test_totals_change_only_on_refresh(void **state)
 {
@@ -566,6 +612,7 @@ int main(void)
         cmocka_unit_test(test_stats_print_json_with_other_opts),
         cmocka_unit_test(test_stats_print_json_under_load),
         cmocka_unit_test(test_idle_class_cache_is_collected),
+        cmocka_unit_test(test_huge_map_purges_excess_dirty),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
