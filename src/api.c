@@ -48,8 +48,10 @@ static void block_find(const void *p, block_t *b, const char *func, const char *
     if (e & RTREE_HUGE) {
         huge_t *h = (huge_t *)(e & ~RTREE_HUGE);
         void *start = huge_ptr(h);
-        if (unlikely(p == start && h->usize == 0))
-            hm_fatal(func, freed_msg, p); /* a cached (freed) mapping */
+        /* A cached (freed) range: p is its start, or that of a block that joined it. */
+        if (unlikely(h->usize == 0) && !((uintptr_t)p & CHUNK_MASK) &&
+            (uintptr_t)p - (uintptr_t)start < h->maplen)
+            hm_fatal(func, freed_msg, p);
         if (unlikely(p != start)) {
             if ((uintptr_t)p - (uintptr_t)start < h->maplen)
                 hm_fatal(func, "invalid pointer (not the start of a block)", p);

@@ -45,6 +45,7 @@ static void cache_remove(huge_t *h)
         h->cnext->cprev = h->cprev;
     else
         cache_tail = h->cprev;
+    h->cached = false;
     __atomic_store_n(&cache_bytes, cache_bytes - h->maplen, __ATOMIC_RELAXED);
 }
 
@@ -57,7 +58,48 @@ static void cache_append(huge_t *h)
     else
         cache_head = h;
     cache_tail = h;
+    h->cached = true;
     __atomic_store_n(&cache_bytes, cache_bytes + h->maplen, __ATOMIC_RELAXED);
+}
+
+/* The cached range whose chunk-map entry is e, if e names one. */
+static huge_t *cache_range_of(uintptr_t e)
+{
+    if ((e & (RTREE_HUGE | RTREE_FREED)) != RTREE_HUGE)
+        return NULL;
+    huge_t *n = (huge_t *)(e & ~RTREE_HUGE);
+    return n->cached ? n : NULL;
+}
+
+/* File h (free, not cached) in the cache, joined with the cached ranges right before and
+ * after it (huge_lock held).  Returns the descriptors left over, linked by
+ * next_free, for the caller to recycle once the lock is dropped. */
+static huge_t *cache_insert(huge_t *h, uint64_t now)
+{
+    huge_t *spare = NULL;
+    uintptr_t start = (uintptr_t)huge_ptr(h);
+    huge_t *prev = cache_range_of(rtree_get((void *)(start - 1)));
+    if (prev && (uintptr_t)huge_ptr(prev) + prev->maplen == start) {
+        cache_remove(prev);
+        rtree_set_range((void *)start, h->maplen, (uintptr_t)prev | RTREE_HUGE);
+        prev->maplen += h->maplen;
+        h->next_free = spare;
+        spare = h;
+        h = prev;
+        start = (uintptr_t)huge_ptr(h);
+    }
+    uintptr_t end = start + h->maplen;
+    huge_t *next = (end & CHUNK_MASK) ? NULL : cache_range_of(rtree_get((void *)end));
+    if (next && (uintptr_t)huge_ptr(next) == end) {
+        cache_remove(next);
+        rtree_set_range((void *)end, next->maplen, (uintptr_t)h | RTREE_HUGE);
+        h->maplen += next->maplen;
+        next->next_free = spare;
+        spare = next;
+    }
+    h->cached_since = now; /* the joined range waits as long as its newest part */
+    cache_append(h);
+    return spare;
 }
 
 /* Unmap a free mapping for good (huge_lock not needed: h is in no list). */
@@ -81,21 +123,64 @@ static void huge_trim(huge_t *h, size_t new_maplen)
     h->maplen = new_maplen;
 }
 
-/* Take the best-fitting cached mapping for maplen bytes at alignment, if any. */
-static huge_t *cache_take(size_t maplen, size_t alignment)
+static huge_t *cache_best(size_t maplen, size_t alignment)
 {
     huge_t *best = NULL;
-    hm_mutex_lock(&huge_lock);
     for (huge_t *h = cache_head; h; h = h->cnext)
         if (h->maplen >= maplen && !((uintptr_t)huge_ptr(h) & (alignment - 1)) &&
             (!best || h->maplen < best->maplen))
             best = h;
-    if (best)
+    return best;
+}
+
+/* Take the best-fitting cached range for maplen bytes at alignment, if any.  What lies past
+ * the granules the block needs stays cached as a range of its own (it takes best's place in
+ * the list: it has best's age), so a big range serves a small block without a system call. */
+static huge_t *cache_take(size_t maplen, size_t alignment)
+{
+    size_t keep = ALIGN_UP(maplen, CHUNK);
+    huge_t *rest = NULL;
+    hm_mutex_lock(&huge_lock);
+    huge_t *best = cache_best(maplen, alignment);
+    if (best && best->maplen > keep && !huge_free_descs) {
+        /* A descriptor for the rest: base_alloc may map, so not under the lock.  Without one
+         * the block takes the whole range. */
+        hm_mutex_unlock(&huge_lock);
+        huge_t *d = base_alloc(sizeof(huge_t));
+        hm_mutex_lock(&huge_lock);
+        if (d) {
+            d->next_free = huge_free_descs;
+            huge_free_descs = d;
+        }
+        best = cache_best(maplen, alignment); /* the cache may have changed meanwhile */
+    }
+    if (best && best->maplen > keep && (rest = huge_free_descs) != NULL)
+        huge_free_descs = rest->next_free;
+    if (rest) {
+        huge_set_ptr(rest, (char *)huge_ptr(best) + keep);
+        rest->maplen = best->maplen - keep;
+        rest->usize = 0;
+        rest->cached_since = best->cached_since;
+        rest->cached = true;
+        rest->cprev = best->cprev;
+        rest->cnext = best->cnext;
+        if (rest->cprev)
+            rest->cprev->cnext = rest;
+        else
+            cache_head = rest;
+        if (rest->cnext)
+            rest->cnext->cprev = rest;
+        else
+            cache_tail = rest;
+        /* The rest's granules are registered already: this cannot fail. */
+        rtree_set_range(huge_ptr(rest), rest->maplen, (uintptr_t)rest | RTREE_HUGE);
+        best->cached = false;
+        best->maplen = keep;
+        __atomic_store_n(&cache_bytes, cache_bytes - keep, __ATOMIC_RELAXED);
+    } else if (best) {
         cache_remove(best);
+    }
     hm_mutex_unlock(&huge_lock);
-    /* Keep a bit of slack rather than cut pages that may be wanted again soon. */
-    if (best && best->maplen - maplen > maplen / 2)
-        huge_trim(best, maplen);
     return best;
 }
 
@@ -131,7 +216,9 @@ void *huge_alloc(struct arena *arena, size_t usize, size_t alignment, bool *zero
     uint64_t now = arena_clock_now();
     if (opt_dirty_decay_ms >= 0 && cache_head && now >= (uint64_t)opt_dirty_decay_ms)
         huge_decay(now - (uint64_t)opt_dirty_decay_ms);
-    huge_t *h = guard ? NULL : cache_take(maplen, alignment);
+    huge_t *h = NULL;
+    if (!guard && __atomic_load_n(&cache_bytes, __ATOMIC_RELAXED) >= maplen)
+        h = cache_take(maplen, alignment);
     if (h) {
         h->usize = usize;
         h->arena = arena;
@@ -159,6 +246,7 @@ void *huge_alloc(struct arena *arena, size_t usize, size_t alignment, bool *zero
     huge_set_ptr(h, p);
     h->usize = usize;
     h->maplen = maplen;
+    h->cached = false;
     if (!rtree_set_range(p, maplen, (uintptr_t)h | RTREE_HUGE)) {
         os_unmap(p, maplen);
         huge_desc_put(h);
@@ -177,17 +265,17 @@ void huge_dalloc(huge_t *h)
     __atomic_sub_fetch(&huge_allocated, h->usize, __ATOMIC_RELAXED);
     __atomic_add_fetch(&huge_ndalloc, 1, __ATOMIC_RELAXED);
     h->usize = 0;
-    size_t cache_max = __atomic_load_n(&huge_allocated, __ATOMIC_RELAXED); /* see huge.h */
+    size_t cache_max = 2 * __atomic_load_n(&huge_allocated, __ATOMIC_RELAXED); /* huge.h */
     if (cache_max < HUGE_CACHE_MIN)
         cache_max = HUGE_CACHE_MIN;
     if (h->maplen > cache_max || opt_dirty_decay_ms == 0 || opt_hardened) {
         huge_unmap(h);
         return;
     }
-    h->cached_since = arena_clock_now();
+    uint64_t now = arena_clock_now();
     huge_t *evict = NULL;
     hm_mutex_lock(&huge_lock);
-    cache_append(h);
+    huge_t *spare = cache_insert(h, now);
     /* Over the cap: the oldest go, one at a time (unmapped outside the lock). */
     while (cache_bytes > cache_max) {
         huge_t *old = cache_head;
@@ -196,6 +284,11 @@ void huge_dalloc(huge_t *h)
         evict = old;
     }
     hm_mutex_unlock(&huge_lock);
+    while (spare) {
+        huge_t *next = spare->next_free;
+        huge_desc_put(spare);
+        spare = next;
+    }
     while (evict) {
         huge_t *next = evict->next_free;
         huge_unmap(evict);

@@ -7,11 +7,23 @@
 
 #include "hmalloc_internal.h"
 
-/* Bytes of freed mappings kept for reuse: as many as the huge bytes in use, at least
+/* Bytes of freed mappings kept for reuse: twice the huge bytes in use, at least
  * HUGE_CACHE_MIN.  A program whose working set is big blocks reuses them without faulting them
  * in again (malloc_large_bench), while one with few live huge blocks does not keep tens of MiB
  * of dead ones resident (realloc_bench: peak RSS 68 MiB with a fixed 64 MiB cache, 32 MiB
- * now).  What waits in the cache is still unmapped after dirty_decay_ms. */
+ * now).  What waits in the cache is still unmapped after dirty_decay_ms.
+ *
+ * The cache is a set of address ranges rather than of whole blocks: a request smaller than a
+ * cached range takes its first granules and leaves the rest cached (a split, no system call),
+ * and a range freed next to a cached one joins it.  Trimming the excess with munmap instead,
+ * and mapping afresh whenever no cached block was big enough, cost an munmap and an mmap for
+ * most huge blocks, and the kernel's page tables with each (large_bench: 640 munmaps for 1000
+ * huge blocks; touching address space whose page tables were freed is very slow on a VM with
+ * shadow page tables).  Twice rather than once the bytes in use: with once, the ranges left
+ * did not fit the next request often enough (malloc_large_bench: 170 fresh mappings and 3.5
+ * GiB unmapped in 2000 rounds, 44 and 0.9 GiB with twice; peak RSS of realloc_bench, frag_bench
+ * and cycle_bench unchanged).  Joined ranges may lie in two of the kernel's mappings, where
+ * mremap fails: realloc then copies instead. */
 #define HUGE_CACHE_MIN ((size_t)8 << 20)
 
 struct arena;
@@ -24,6 +36,7 @@ typedef struct huge {
     struct huge *next_free;
     struct huge *cnext, *cprev; /* the cache of free mappings, oldest first */
     uint64_t cached_since;      /* when it was freed (arena_clock_now() time) */
+    bool cached;                /* in the cache (huge_lock) */
 } huge_t;
 
 /* The block's address is kept inverted, so that no word of hmalloc's metadata points into a
@@ -38,7 +51,8 @@ void *huge_alloc(struct arena *arena, size_t usize, size_t alignment, bool *zero
 /* Free h: its mapping is kept in a bounded cache for reuse (so a program that frees and
  * allocates big blocks in a loop does not fault every page in again) and unmapped once it
  * is older than dirty_decay_ms or the cache is full; a block bigger than the cache's limit is
- * unmapped at once.  A cached mapping stays in the chunk map, so freeing it again is a double free. */
+ * unmapped at once.  A cached range stays in the chunk map, so freeing it again (also a block
+ * that joined the range before it) is a double free. */
 void huge_dalloc(huge_t *h);
 /* Unmap cached mappings freed at or before cutoff_ms (all with UINT64_MAX). */
 void huge_decay(uint64_t cutoff_ms);

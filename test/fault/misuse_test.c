@@ -190,6 +190,22 @@ static void c_double_free_huge_100m(void)
     free(hide(p));
 }
 
+/* The second block's range joins the first's in the cache of freed mappings (they are split
+ * from one freed range, side by side): its start is then inside a bigger cached range, and a
+ * second free of it is still a double free. */
+static void c_double_free_huge_joined(void)
+{
+    void *pin = xmalloc(24 * MiB); /* keeps the cache's limit above 32 MiB */
+    void *big = xmalloc(32 * MiB);
+    free(big);
+    void *a = xmalloc(8 * MiB), *b = xmalloc(8 * MiB);
+    free(a);
+    free(b);
+    report(b);
+    free(hide(b));
+    free(pin);
+}
+
 static void c_double_dallocx(void)
 {
     void *p = xmalloc(200);
@@ -757,6 +773,7 @@ static const misuse_case_t cases[] = {
     CASE(double_free_large),
     CASE(double_free_huge_8m),
     CASE(double_free_huge_100m),
+    CASE(double_free_huge_joined),
     CASE(double_dallocx),
     CASE(double_dallocx_tcache_none),
     CASE(double_sdallocx),
@@ -975,6 +992,7 @@ T(double_free_small_after_flush, "free", DF)
 T(double_free_small_after_explicit_flush, "free", DF)
 T(double_free_large, "free", DF)
 T(double_free_huge_8m, "free", DF)
+T(double_free_huge_joined, "free", DF)
 T(double_dallocx, "dallocx", DF)
 T(double_dallocx_tcache_none, "dallocx", DF)
 T(double_sdallocx, "sdallocx", DF)
@@ -1069,6 +1087,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_double_free_small_after_explicit_flush),
         cmocka_unit_test(test_double_free_large),
         cmocka_unit_test(test_double_free_huge_8m),
+        cmocka_unit_test(test_double_free_huge_joined),
         cmocka_unit_test(test_double_free_huge_100m),
         cmocka_unit_test(test_double_dallocx),
         cmocka_unit_test(test_double_dallocx_tcache_none),

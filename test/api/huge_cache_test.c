@@ -1,0 +1,124 @@
+/* huge_cache_test.c: what the cache of freed huge mappings promises a program.  A freed huge
+ * block's address range is reused by later huge blocks, also smaller ones (the rest of the range
+ * stays cached for the next request) and bigger ones (ranges freed next to each other join);
+ * reused memory is handed out with the same guarantees as fresh memory (calloc zeroes it,
+ * the statistics count usable sizes), and arena.<i>.purge gives every cached range back to the
+ * system (stats.mapped drops by it). */
+#include <malloc.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include <hmalloc.h>
+
+#include "api_test.h"
+
+#define MiB ((size_t)1 << 20)
+
+static size_t read_size(const char *name)
+{
+    size_t v = 0, len = sizeof(v);
+    int r = mallctl(name, &v, &len, NULL, 0);
+    CHECK(r == 0, "mallctl(%s) returned %d", name, r);
+    return v;
+}
+
+static uint64_t read_u64(const char *name)
+{
+    uint64_t v = 0;
+    size_t len = sizeof(v);
+    int r = mallctl(name, &v, &len, NULL, 0);
+    CHECK(r == 0, "mallctl(%s) returned %d", name, r);
+    return v;
+}
+
+static void refresh(void)
+{
+    uint64_t e = 1;
+    CHECK(mallctl("epoch", NULL, NULL, &e, sizeof(e)) == 0, "epoch");
+}
+
+static void purge_all(void)
+{
+    CHECK(mallctl("arena.0.purge", NULL, NULL, NULL, 0) == 0, "arena.0.purge");
+}
+
+/* A cached range serves a smaller block from its start, and the rest of it the next one. */
+static void test_split_and_join(void **state)
+{
+    (void)state;
+    purge_all();
+    /* A live huge block keeps the cache's limit (twice the huge bytes in use) above 32 MiB. */
+    void *pin = malloc(hide(24 * MiB));
+    CHECK(pin != NULL, "malloc(24 MiB)");
+    unsigned char *p = malloc(hide(32 * MiB));
+    CHECK(p != NULL, "malloc(32 MiB)");
+    memset(p, 0x5a, 9 * MiB); /* dirty where the next two blocks will be */
+    free(p);
+
+    refresh();
+    size_t allocated0 = read_size("stats.allocated"), mapped0 = read_size("stats.mapped");
+    uint64_t thread0 = read_u64("thread.allocated");
+    unsigned char *q = calloc(1, hide(8 * MiB));
+    unsigned char *r = malloc(hide(8 * MiB));
+    CHECK(q == p, "calloc(8 MiB) = %p, not the start %p of the freed 32 MiB range", (void *)q,
+          (void *)p);
+    CHECK(r == p + 8 * MiB, "malloc(8 MiB) = %p, not the rest %p of the range", (void *)r,
+          (void *)(p + 8 * MiB));
+    for (size_t i = 0; i < 8 * MiB; i += 4096)
+        CHECK(q[i] == 0 && q[i + 4095] == 0, "calloc'ed memory is not zero at %zu", i);
+    size_t uq = malloc_usable_size(q), ur = malloc_usable_size(r);
+    CHECK(uq >= 8 * MiB && ur >= 8 * MiB, "usable sizes %zu %zu", uq, ur);
+    memset(r, 0x33, ur); /* all of the usable size is ours */
+    refresh();
+    CHECK(read_size("stats.mapped") <= mapped0, "stats.mapped grew from %zu to %zu: mapped afresh",
+          mapped0, read_size("stats.mapped"));
+    CHECK(read_size("stats.allocated") == allocated0 + uq + ur,
+          "stats.allocated %zu, expected %zu", read_size("stats.allocated"),
+          allocated0 + uq + ur);
+    CHECK(read_u64("thread.allocated") == thread0 + uq + ur, "thread.allocated");
+
+    /* Freed side by side, the two ranges join and hold a block bigger than either. */
+    free(q);
+    free(r);
+    unsigned char *s = malloc(hide(30 * MiB));
+    CHECK(s == p, "malloc(30 MiB) = %p, not the joined range at %p", (void *)s, (void *)p);
+    s[30 * MiB - 1] = 1;
+    refresh();
+    CHECK(read_size("stats.mapped") <= mapped0, "stats.mapped grew from %zu to %zu: mapped afresh",
+          mapped0, read_size("stats.mapped"));
+    free(s);
+    free(pin);
+}
+
+/* arena.<i>.purge unmaps every cached range: stats.mapped drops by what the cache held. */
+static void test_purge_returns_cached_ranges(void **state)
+{
+    (void)state;
+    void *pin = malloc(hide(24 * MiB));
+    unsigned char *p = malloc(hide(32 * MiB));
+    CHECK(pin != NULL && p != NULL, "malloc");
+    p[0] = p[32 * MiB - 1] = 1;
+    free(p);
+    refresh();
+    size_t mapped = read_size("stats.mapped");
+    purge_all();
+    refresh();
+    size_t after = read_size("stats.mapped");
+    CHECK(after + 32 * MiB <= mapped, "stats.mapped %zu -> %zu after arena.0.purge", mapped,
+          after);
+    /* And the allocator maps afresh as needed. */
+    p = malloc(hide(32 * MiB));
+    CHECK(p != NULL, "malloc(32 MiB) after the purge");
+    p[32 * MiB - 1] = 2;
+    free(p);
+    free(pin);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_split_and_join),
+        cmocka_unit_test(test_purge_returns_cached_ranges),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
