@@ -6,7 +6,8 @@
  *  - rallocx keeps the contents across small/large/huge and alignments, returns NULL on an
  *    impossible request leaving the block intact, and never moves within a size class.
  *  - xallocx never moves, returns the resulting usable size (the old one when it cannot
- *    resize), grows a large block in place once its neighbour is free, shrinks one in place.
+ *    resize), grows a large block in place once its neighbour is free, shrinks one in place;
+ *    a huge block shrunk in place gives back the pages it cut off and counts the change.
  *  - The two APIs mix: blocks of either family may be freed or resized by the other, sdallocx
  *    takes any size between the requested and the usable one, sallocx == malloc_usable_size. */
 #include <malloc.h>
@@ -584,6 +585,8 @@ static void test_huge_shrink_in_place_returns_pages(void **state)
     static const size_t cases[][2] = {
         {8 * EXT_MiB, 5 * EXT_MiB}, {5 * EXT_MiB, 3 * EXT_MiB}, {12 * EXT_MiB, 3 * EXT_MiB}};
     size_t page = ext_page();
+    if (ctl_bool("opt.hardened"))
+        return; /* a huge block ends in a guard page there, and is never resized in place */
     for (size_t k = 0; k < EXT_COUNT(cases); k++) {
         size_t big = cases[k][0], small = cases[k][1];
         unsigned char *p = mallocx(big, 0);
