@@ -58,7 +58,9 @@ void huge_dalloc(huge_t *h);
 void huge_decay(uint64_t cutoff_ms);
 size_t huge_cached_bytes(void);
 /* Resize h in place to new_usize (a class above LARGE_MAXCLASS); false when the address
- * space after it is taken (nothing changes then).  With zero, the bytes added read as zero. */
+ * space after it is taken (nothing changes then).  With zero, the bytes added read as zero.
+ * A shrink to at least half the mapping purges the pages cut off but keeps them mapped (the
+ * block's slack, maplen > usize); a deeper one unmaps them. */
 bool huge_resize_in_place(huge_t *h, size_t new_usize, bool zero);
 /* Move h to a new chunk-aligned mapping of new_usize bytes by remapping its pages (no copy);
  * returns the new address, or NULL (h unchanged). */

@@ -6,11 +6,13 @@
  *  - rallocx keeps the contents across small/large/huge and alignments, returns NULL on an
  *    impossible request leaving the block intact, and never moves within a size class.
  *  - xallocx never moves, returns the resulting usable size (the old one when it cannot
- *    resize), grows a large block in place once its neighbour is free, shrinks one in place.
+ *    resize), grows a large block in place once its neighbour is free, shrinks one in place;
+ *    a huge block shrunk in place gives back the pages it cut off and counts the change.
  *  - The two APIs mix: blocks of either family may be freed or resized by the other, sdallocx
  *    takes any size between the requested and the usable one, sallocx == malloc_usable_size. */
 #include <malloc.h>
 #include <pthread.h>
+#include <sys/mman.h>
 
 #include "ext_test.h"
 
@@ -574,6 +576,56 @@ static void test_xallocx_shrinks_large_in_place(void **state)
         }
 }
 
+/* A huge block shrunk in place keeps its contents and gives back the pages past its new end
+ * (they are not resident afterwards, whether the range is still reserved for a regrowth or
+ * unmapped); the thread's byte counters move by the change of usable size, down and up; a
+ * regrowth in place keeps the contents and, with MALLOCX_ZERO, adds zero bytes. */
+static void test_huge_shrink_in_place_returns_pages(void **state)
+{
+    static const size_t cases[][2] = {
+        {8 * EXT_MiB, 5 * EXT_MiB}, {5 * EXT_MiB, 3 * EXT_MiB}, {12 * EXT_MiB, 3 * EXT_MiB}};
+    size_t page = ext_page();
+    if (ctl_bool("opt.hardened"))
+        return; /* a huge block ends in a guard page there, and is never resized in place */
+    for (size_t k = 0; k < EXT_COUNT(cases); k++) {
+        size_t big = cases[k][0], small = cases[k][1];
+        unsigned char *p = mallocx(big, 0);
+        CHECK(p != NULL, "mallocx(%zu) failed", big);
+        size_t u = sallocx(p, 0);
+        ext_fill(p, u, 31);
+        uint64_t a0 = ctl_u64("thread.allocated"), d0 = ctl_u64("thread.deallocated");
+        size_t r = xallocx(p, small, 0, 0);
+        CHECK(r >= small && r < u, "xallocx(%zu-byte block, %zu) == %zu", u, small, r);
+        CHECK(ext_check(p, r, 31) == r, "shrinking %zu -> %zu in place lost the contents", u, r);
+        uint64_t a1 = ctl_u64("thread.allocated"), d1 = ctl_u64("thread.deallocated");
+        CHECK(a1 == a0 && d1 - d0 == u - r,
+              "shrinking %zu -> %zu moved thread.allocated by %" PRIu64 ", deallocated by %" PRIu64,
+              u, r, a1 - a0, d1 - d0);
+        size_t from = (r + page - 1) / page * page, n = (u - from) / page, resident = 0;
+        unsigned char vec[4096];
+        for (size_t i = 0; i < n; i += sizeof vec) {
+            size_t m = n - i < sizeof vec ? n - i : sizeof vec;
+            if (mincore(p + from + i * page, m * page, vec) != 0) {
+                CHECK(errno == ENOMEM, "mincore failed: %s", strerror(errno));
+                continue; /* unmapped: not resident either */
+            }
+            for (size_t j = 0; j < m; j++)
+                resident += vec[j] & 1;
+        }
+        CHECK(resident == 0, "%zu of the %zu pages a %zu-byte block gave back by shrinking to "
+              "%zu are still resident", resident, n, u, r);
+        size_t g = xallocx(p, big, 0, MALLOCX_ZERO);
+        uint64_t a2 = ctl_u64("thread.allocated"), d2 = ctl_u64("thread.deallocated");
+        CHECK(a2 - a1 == (g > r ? g - r : 0) && d2 == d1,
+              "growing %zu -> %zu moved thread.allocated by %" PRIu64 ", deallocated by %" PRIu64,
+              r, g, a2 - a1, d2 - d1);
+        CHECK(ext_check(p, r, 31) == r, "regrowing %zu -> %zu lost the contents", r, g);
+        CHECK(ext_first_not(p, r, g, 0) == g, "regrowing %zu -> %zu with ZERO: byte %zu is %#x",
+              r, g, ext_first_not(p, r, g, 0), p[ext_first_not(p, r, g, 0)]);
+        dallocx(p, 0);
+    }
+}
+
 /* ---- mixing the two APIs ---- */
 
 static uint64_t deallocated_now(void)
@@ -816,6 +868,7 @@ int main(void)
         cmocka_unit_test(test_xallocx_grows_into_freed_neighbour),
         cmocka_unit_test(test_xallocx_extra_is_best_effort),
         cmocka_unit_test(test_xallocx_shrinks_large_in_place),
+        cmocka_unit_test(test_huge_shrink_in_place_returns_pages),
         cmocka_unit_test(test_mix_mallocx_then_free),
         cmocka_unit_test(test_mix_malloc_then_sdallocx),
         cmocka_unit_test(test_mix_aligned_then_sdallocx),
