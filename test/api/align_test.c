@@ -7,10 +7,9 @@
  * alignment, and alignment 0 (not a power of two) is EINVAL. */
 #include <errno.h>
 #include <malloc.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
-
-#include <hmalloc.h>
 
 #include "api_test.h"
 
@@ -197,7 +196,10 @@ static void test_aligned_blocks_can_be_reallocated(void **state)
 
 /* ---- valloc, pvalloc ---- */
 
-static void test_valloc_is_page_aligned(void **state)
+/* fn (valloc or pvalloc) gives page-aligned, writable blocks that live together without
+ * overlapping; with whole_pages, the usable size covers the request rounded up to whole pages
+ * (pvalloc(0) gives one page, like any request up to a page). */
+static void check_page_aligned_calls(void *(*fn)(size_t), const char *name, bool whole_pages)
 {
     const size_t page = page_size();
     const size_t sizes[] = {0, 1, page - 1, page, page + 1, 3 * page + 5, 100000, MiB + 3, 5 * MiB};
@@ -206,41 +208,28 @@ static void test_valloc_is_page_aligned(void **state)
 
     for (size_t i = 0; i < 2 * n; i++) {
         size_t size = sizes[i % n];
-        void *p = valloc(size);
-        CHECK(p != NULL, "valloc(%zu) failed", size);
-        CHECK(is_aligned(p, page), "valloc(%zu) = %p is not page-aligned", size, p);
+        size_t want = !whole_pages ? size : size == 0 ? page : (size + page - 1) / page * page;
+        void *p = fn(size);
+        CHECK(p != NULL, "%s(%zu) failed", name, size);
+        CHECK(is_aligned(p, page), "%s(%zu) = %p is not page-aligned", name, size, p);
         size_t usable = malloc_usable_size(p);
-        CHECK(usable >= size, "valloc(%zu): usable size %zu", size, usable);
-        check_writable(p, usable, "valloc", page, size);
+        CHECK(usable >= want, "%s(%zu): usable size %zu, below %zu", name, size, usable, want);
+        check_writable(p, usable, name, page, size);
         live[i] = p;
     }
-    check_no_overlap(live, 2 * n, "valloc");
+    check_no_overlap(live, 2 * n, name);
     for (size_t i = 0; i < 2 * n; i++)
         free(live[i]);
 }
 
+static void test_valloc_is_page_aligned(void **state)
+{
+    check_page_aligned_calls(valloc, "valloc", false);
+}
+
 static void test_pvalloc_rounds_to_whole_pages(void **state)
 {
-    const size_t page = page_size();
-    const size_t sizes[] = {0, 1, page - 1, page, page + 1, 3 * page + 5, 100000, MiB + 3, 5 * MiB};
-    const size_t n = sizeof(sizes) / sizeof(sizes[0]);
-    void *live[2 * sizeof(sizes) / sizeof(sizes[0])];
-
-    for (size_t i = 0; i < 2 * n; i++) {
-        size_t size = sizes[i % n];
-        /* pvalloc(0) gives one page, like any request up to a page. */
-        size_t rounded = size == 0 ? page : (size + page - 1) / page * page;
-        void *p = pvalloc(size);
-        CHECK(p != NULL, "pvalloc(%zu) failed", size);
-        CHECK(is_aligned(p, page), "pvalloc(%zu) = %p is not page-aligned", size, p);
-        size_t usable = malloc_usable_size(p);
-        CHECK(usable >= rounded, "pvalloc(%zu): usable size %zu, below %zu", size, usable, rounded);
-        check_writable(p, usable, "pvalloc", page, size);
-        live[i] = p;
-    }
-    check_no_overlap(live, 2 * n, "pvalloc");
-    for (size_t i = 0; i < 2 * n; i++)
-        free(live[i]);
+    check_page_aligned_calls(pvalloc, "pvalloc", true);
 }
 
 /* ---- invalid and impossible alignments ---- */

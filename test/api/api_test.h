@@ -1,6 +1,13 @@
 /* api_test.h: small helpers shared by the public-API tests in test/api/ (checks that name the
  * failing size, byte patterns that catch moved or overlapping data, a resident-size probe, and
- * a way to hide constants from the compiler so it neither folds nor warns about huge sizes). */
+ * a way to hide constants from the compiler so it neither folds nor warns about huge sizes);
+ * ext_test.h adds those of the extended API's tests.
+ *
+ * The tests call the API by its plain names.  This header includes <hmalloc.h> last, with
+ * HMALLOC_UNPREFIXED, so in a namespaced build (--with-symbol-prefix=hm_) malloc, free,
+ * mallocx ... in the tests are hm_malloc, hm_free, hm_mallocx ..., and the same tests check it.
+ * Include the system headers a test needs before this one: the name mapping must not reach
+ * their declarations. */
 #ifndef HM_API_TEST_H
 #define HM_API_TEST_H
 
@@ -13,6 +20,18 @@
 #include <unistd.h>
 
 #include <cmocka.h> /* after the headers it needs */
+
+#define HMALLOC_UNPREFIXED
+#include <hmalloc.h>
+
+/* glibc's internal names, which the drop-in build defines too (so that no pointer meets the
+ * wrong allocator).  In a namespaced build they are the C library's own allocator: the tests
+ * call them only when HMALLOC_DROPIN. */
+extern void *__libc_malloc(size_t size);
+extern void *__libc_calloc(size_t nmemb, size_t size);
+extern void *__libc_realloc(void *ptr, size_t size);
+extern void __libc_free(void *ptr);
+extern void *__libc_memalign(size_t alignment, size_t size);
 
 /* Fail the current test with a message that says which case broke (sweeps run thousands). */
 #define CHECK(cond, ...)                                                                           \

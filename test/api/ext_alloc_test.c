@@ -19,7 +19,7 @@
 /* ---- MALLOCX_ZERO ---- */
 
 static const size_t zero_sizes[] = {8,     24,    100,    1000,        4096,       14000,
-                                    16384, 40000, 200000, 1 * EXT_MiB, 3 * EXT_MiB};
+                                    16384, 40000, 200000, 1 * MiB, 3 * MiB};
 
 /* Blocks up to max_size: fill, free, then allocate zeroed and check, a few rounds. */
 static void zero_rounds(int base_flags, size_t max_size, const char *what)
@@ -28,7 +28,7 @@ static void zero_rounds(int base_flags, size_t max_size, const char *what)
     void *blocks[MAXN];
     for (size_t k = 0; k < EXT_COUNT(zero_sizes) && zero_sizes[k] <= max_size; k++) {
         size_t size = zero_sizes[k];
-        size_t n = size >= EXT_MiB ? 2 : size >= 100000 ? 6 : MAXN;
+        size_t n = size >= MiB ? 2 : size >= 100000 ? 6 : MAXN;
         for (int round = 0; round < 3; round++) {
             /* Dirty some blocks of this size and give them back. */
             for (size_t i = 0; i < n; i++) {
@@ -72,7 +72,7 @@ static void test_zero_after_standard_free(void **state)
     for (size_t k = 0; k < EXT_COUNT(zero_sizes); k++) {
         size_t size = zero_sizes[k];
         for (int round = 0; round < 3; round++) {
-            void *p = malloc(ext_hide(size));
+            void *p = malloc(hide(size));
             CHECK(p != NULL, "malloc(%zu) failed", size);
             memset(p, 0xff, malloc_usable_size(p));
             free(p);
@@ -123,8 +123,8 @@ static void test_rallocx_zero_zeroes_what_it_adds(void **state)
 {
     static const size_t pairs[][2] = {
         {24, 100},           {100, 1000},         {1000, 14000},       {1000, 50000},
-        {20000, 200000},     {100000, EXT_MiB},   {200000, 2 * EXT_MiB}, {EXT_MiB, 3 * EXT_MiB},
-        {3 * EXT_MiB, 6 * EXT_MiB}, {10, 3 * EXT_MiB}, {17, 18}, {40000, 41000},
+        {20000, 200000},     {100000, MiB},   {200000, 2 * MiB}, {MiB, 3 * MiB},
+        {3 * MiB, 6 * MiB}, {10, 3 * MiB}, {17, 18}, {40000, 41000},
     };
     const int flagsets[] = {0, MALLOCX_TCACHE_NONE, ext_arena_flags(ext_new_arena())};
     for (size_t f = 0; f < EXT_COUNT(flagsets); f++)
@@ -156,7 +156,7 @@ static bool adjacent_pair(size_t size, int flags, void **a, void **b)
     for (int i = 0; i < N && ia < 0; i++)
         for (int j = 0; j < N; j++) {
             uintptr_t end = (uintptr_t)blk[i] + sallocx(blk[i], 0);
-            if ((uintptr_t)blk[j] >= end && (uintptr_t)blk[j] - end < 2 * ext_page()) {
+            if ((uintptr_t)blk[j] >= end && (uintptr_t)blk[j] - end < 2 * page_size()) {
                 ia = i;
                 ib = j;
                 break;
@@ -175,7 +175,7 @@ static bool adjacent_pair(size_t size, int flags, void **a, void **b)
 /* Growing in place over a neighbour that was filled and freed must zero what it takes. */
 static void test_rallocx_zero_in_place_over_freed_neighbour(void **state)
 {
-    static const size_t sizes[] = {32 * EXT_KiB, 64 * EXT_KiB, 256 * EXT_KiB, EXT_MiB};
+    static const size_t sizes[] = {32 * KiB, 64 * KiB, 256 * KiB, MiB};
     for (size_t k = 0; k < EXT_COUNT(sizes); k++) {
         int flags = ext_arena_flags(ext_new_arena());
         void *a, *b;
@@ -196,8 +196,8 @@ static void test_rallocx_zero_in_place_over_freed_neighbour(void **state)
 static void test_zero_after_shrink_then_grow(void **state)
 {
     static const size_t sizes[][2] = {
-        {256 * EXT_KiB, 32 * EXT_KiB}, {EXT_MiB, 64 * EXT_KiB}, {2 * EXT_MiB, 100 * EXT_KiB},
-        {12 * EXT_MiB, 3 * EXT_MiB},   {8 * EXT_MiB, 5 * EXT_MiB}, {4000, 100},
+        {256 * KiB, 32 * KiB}, {MiB, 64 * KiB}, {2 * MiB, 100 * KiB},
+        {12 * MiB, 3 * MiB},   {8 * MiB, 5 * MiB}, {4000, 100},
     };
     for (size_t k = 0; k < EXT_COUNT(sizes); k++) {
         size_t big = sizes[k][0], small = sizes[k][1];
@@ -246,10 +246,10 @@ static void test_zero_on_reused_bigger_blocks(void **state)
 {
     static const size_t cases[][3] = {
         /* freed, then allocated, then grown to */
-        {16 * EXT_MiB, 3 * EXT_MiB, 12 * EXT_MiB},
-        {8 * EXT_MiB, 5 * EXT_MiB, 8 * EXT_MiB},
-        {2 * EXT_MiB, 64 * EXT_KiB, 1536 * EXT_KiB},
-        {EXT_MiB, 20000, 900000},
+        {16 * MiB, 3 * MiB, 12 * MiB},
+        {8 * MiB, 5 * MiB, 8 * MiB},
+        {2 * MiB, 64 * KiB, 1536 * KiB},
+        {MiB, 20000, 900000},
     };
     for (int use_x = 0; use_x < 2; use_x++)
         for (size_t k = 0; k < EXT_COUNT(cases); k++) {
@@ -296,31 +296,31 @@ static void resize_chain(int flags, const char *what)
 {
     static const size_t chain[] = {
         1,           8,           17,          100,         1000,            4097,
-        14336,       16384,       20000,       100000,      EXT_MiB,         2 * EXT_MiB,
-        2 * EXT_MiB + 1, 3 * EXT_MiB, 9 * EXT_MiB + 5, 3 * EXT_MiB, EXT_MiB + 3, 50000,
-        5000,        200,         9,           1,           12 * EXT_MiB,    7,
+        14336,       16384,       20000,       100000,      MiB,         2 * MiB,
+        2 * MiB + 1, 3 * MiB, 9 * MiB + 5, 3 * MiB, MiB + 3, 50000,
+        5000,        200,         9,           1,           12 * MiB,    7,
     };
     size_t la = (size_t)(flags & 0x3f);
     size_t align = la ? (size_t)1 << la : 1;
     unsigned char *p = mallocx(chain[0], flags);
     CHECK(p != NULL, "%s: mallocx(%zu) failed", what, chain[0]);
-    ext_fill(p, chain[0], 7);
+    pattern_fill(p, chain[0], 7);
     for (size_t i = 1; i < EXT_COUNT(chain); i++) {
         size_t old = chain[i - 1], size = chain[i];
         unsigned char *q = rallocx(p, size, flags);
         CHECK(q != NULL, "%s: rallocx(%zu -> %zu) failed", what, old, size);
-        CHECK(ext_aligned(q, align), "%s: rallocx(%zu -> %zu) == %p, not %zu-aligned", what, old,
+        CHECK(is_aligned(q, align), "%s: rallocx(%zu -> %zu) == %p, not %zu-aligned", what, old,
               size, (void *)q, align);
         CHECK(sallocx(q, 0) >= size, "%s: rallocx(%zu -> %zu) usable %zu", what, old, size,
               sallocx(q, 0));
         size_t keep = old < size ? old : size;
-        size_t bad = ext_check(q, keep, 7);
+        size_t bad = pattern_check(q, keep, 7);
         CHECK(bad == keep, "%s: rallocx(%zu -> %zu) (%p -> %p): byte %zu lost", what, old, size,
               (void *)p, (void *)q, bad);
         if (size > keep) {
             unsigned char *b = q;
             for (size_t j = keep; j < size; j++)
-                b[j] = ext_pat(j, 7);
+                b[j] = pattern_byte(j, 7);
         }
         p = q;
     }
@@ -343,7 +343,7 @@ static void test_rallocx_preserves_contents(void **state)
 /* A failed rallocx returns NULL and leaves the block exactly as it was. */
 static void test_rallocx_impossible_leaves_block(void **state)
 {
-    static const size_t block_sizes[] = {100, 200000, EXT_MiB, 5 * EXT_MiB};
+    static const size_t block_sizes[] = {100, 200000, MiB, 5 * MiB};
     size_t l = ext_max_accepted();
     const size_t bad_sizes[] = {SIZE_MAX, SIZE_MAX - 1, (size_t)PTRDIFF_MAX + 1, l + 1, l,
                                 (size_t)1 << 48};
@@ -352,10 +352,10 @@ static void test_rallocx_impossible_leaves_block(void **state)
         unsigned char *p = mallocx(block_sizes[k], 0);
         CHECK(p != NULL, "mallocx(%zu) failed", block_sizes[k]);
         size_t u = sallocx(p, 0);
-        ext_fill(p, u, 11);
+        pattern_fill(p, u, 11);
         for (size_t i = 0; i < EXT_COUNT(bad_sizes); i++)
             for (size_t f = 0; f < EXT_COUNT(flags); f++) {
-                void *q = rallocx(p, ext_hide(bad_sizes[i]), flags[f]);
+                void *q = rallocx(p, hide(bad_sizes[i]), flags[f]);
                 CHECK(q == NULL, "rallocx(%zu-byte block, %#zx, %#x) == %p", block_sizes[k],
                       bad_sizes[i], flags[f], q);
                 CHECK(sallocx(p, 0) == u, "failed rallocx changed the usable size %zu to %zu", u,
@@ -363,12 +363,12 @@ static void test_rallocx_impossible_leaves_block(void **state)
             }
         void *q = rallocx(p, 100, MALLOCX_LG_ALIGN(63));
         CHECK(q == NULL, "rallocx(p, 100, LG_ALIGN(63)) == %p", q);
-        size_t bad = ext_check(p, u, 11);
+        size_t bad = pattern_check(p, u, 11);
         CHECK(bad == u, "failed rallocx changed byte %zu of a %zu-byte block", bad, block_sizes[k]);
         /* Still a live block: it grows and frees as usual. */
         p = rallocx(p, u * 2, 0);
         CHECK(p != NULL, "rallocx after the failures failed");
-        CHECK(ext_check(p, u, 11) == u, "contents lost by the later rallocx");
+        CHECK(pattern_check(p, u, 11) == u, "contents lost by the later rallocx");
         dallocx(p, 0);
     }
 }
@@ -393,7 +393,7 @@ static void test_resize_within_class_never_moves(void **state)
 {
     const int flagsets[] = {0, ext_arena_flags(ext_new_arena())};
     for (size_t f = 0; f < EXT_COUNT(flagsets); f++)
-        for (size_t s = 1; s <= 64 * EXT_MiB; s = nallocx(s, 0) + 1) {
+        for (size_t s = 1; s <= 64 * MiB; s = nallocx(s, 0) + 1) {
             size_t u = nallocx(s, 0);
             size_t lo = class_low(u);
             size_t targets[] = {u, lo, lo + (u - lo) / 2, u, lo};
@@ -401,7 +401,7 @@ static void test_resize_within_class_never_moves(void **state)
             CHECK(p != NULL, "mallocx(%zu) failed", u);
             CHECK(sallocx(p, 0) == u, "sallocx %zu, nallocx %zu", sallocx(p, 0), u);
             size_t head = lo < 4096 ? lo : 4096;
-            ext_fill(p, head, 5);
+            pattern_fill(p, head, 5);
             if (lo >= 8192)
                 memset(p + lo - 16, 0x77, 16);
             for (size_t t = 0; t < EXT_COUNT(targets); t++) {
@@ -413,7 +413,7 @@ static void test_resize_within_class_never_moves(void **state)
                 size_t x = xallocx(p, targets[t], 0, 0);
                 CHECK(x == u, "xallocx(usable %zu, %zu) == %zu", u, targets[t], x);
             }
-            CHECK(ext_check(p, head, 5) == head, "resizing within class %zu lost data", u);
+            CHECK(pattern_check(p, head, 5) == head, "resizing within class %zu lost data", u);
             CHECK(lo < 8192 || ext_first_not(p, lo - 16, lo, 0x77) == lo,
                   "resizing within class %zu lost the last bytes", u);
             dallocx(p, flagsets[f]);
@@ -427,14 +427,14 @@ static void test_resize_within_class_never_moves(void **state)
  * [nallocx(size), nallocx(size + extra)]. */
 static void test_xallocx_result_is_the_usable_size(void **state)
 {
-    static const size_t sizes[] = {100, 3000, 20000, 300000, EXT_MiB, 3 * EXT_MiB, 9 * EXT_MiB};
+    static const size_t sizes[] = {100, 3000, 20000, 300000, MiB, 3 * MiB, 9 * MiB};
     size_t l = ext_max_accepted();
     for (size_t k = 0; k < EXT_COUNT(sizes); k++) {
         size_t old = sizes[k];
         unsigned char *p = mallocx(old, 0);
         CHECK(p != NULL, "mallocx(%zu) failed", old);
         size_t u = sallocx(p, 0);
-        ext_fill(p, u, 9);
+        pattern_fill(p, u, 9);
         const size_t req[][2] = {
             {old / 2, 0}, {old, 0},         {old + 1, 0},  {old * 2, 0}, {old, old},
             {1, 0},       {old / 2, old},   {old / 4, old / 8}, {old + 1, 10 * old},
@@ -446,7 +446,7 @@ static void test_xallocx_result_is_the_usable_size(void **state)
             CHECK(r == sallocx(p, 0), "block %zu: xallocx(%zu, %zu) == %zu but sallocx == %zu",
                   old, s, e, r, sallocx(p, 0));
             size_t keep = u < r ? u : r;
-            size_t bad = ext_check(p, keep, 9);
+            size_t bad = pattern_check(p, keep, 9);
             CHECK(bad == keep, "block %zu: xallocx(%zu, %zu) -> %zu lost byte %zu", old, s, e, r,
                   bad);
             if (r != u) {
@@ -460,7 +460,7 @@ static void test_xallocx_result_is_the_usable_size(void **state)
                       "block of usable %zu: xallocx(%zu, %zu) == %zu, outside [%zu, %zu]", u, s,
                       e, r, s, hi);
             }
-            ext_fill(p, r, 9);
+            pattern_fill(p, r, 9);
             u = r;
         }
         dallocx(p, 0);
@@ -470,22 +470,22 @@ static void test_xallocx_result_is_the_usable_size(void **state)
 /* Impossible requests leave the block as it was and return its usable size. */
 static void test_xallocx_impossible_returns_old_size(void **state)
 {
-    static const size_t sizes[] = {100, 20000, EXT_MiB, 5 * EXT_MiB};
+    static const size_t sizes[] = {100, 20000, MiB, 5 * MiB};
     size_t l = ext_max_accepted();
     const size_t bad[] = {SIZE_MAX, (size_t)PTRDIFF_MAX + 1, l + 1, l, (size_t)1 << 48};
     for (size_t k = 0; k < EXT_COUNT(sizes); k++) {
         unsigned char *p = mallocx(sizes[k], 0);
         CHECK(p != NULL, "mallocx(%zu) failed", sizes[k]);
         size_t u = sallocx(p, 0);
-        ext_fill(p, u, 13);
+        pattern_fill(p, u, 13);
         for (size_t i = 0; i < EXT_COUNT(bad); i++) {
-            size_t r = xallocx(p, ext_hide(bad[i]), 0, 0);
+            size_t r = xallocx(p, hide(bad[i]), 0, 0);
             CHECK(r == u, "xallocx(block of %zu, %#zx) == %zu", u, bad[i], r);
-            r = xallocx(p, ext_hide(bad[i]), 0, MALLOCX_ZERO);
+            r = xallocx(p, hide(bad[i]), 0, MALLOCX_ZERO);
             CHECK(r == u, "xallocx(block of %zu, %#zx, ZERO) == %zu", u, bad[i], r);
             CHECK(sallocx(p, 0) == u, "sallocx changed to %zu", sallocx(p, 0));
         }
-        CHECK(ext_check(p, u, 13) == u, "failed xallocx changed block of %zu", u);
+        CHECK(pattern_check(p, u, 13) == u, "failed xallocx changed block of %zu", u);
         dallocx(p, 0);
     }
 }
@@ -495,29 +495,29 @@ static void test_xallocx_impossible_returns_old_size(void **state)
  * do not overlap the grown block. */
 static void test_xallocx_grows_into_freed_neighbour(void **state)
 {
-    const size_t size = EXT_MiB, want = 2 * EXT_MiB - 4096;
+    const size_t size = MiB, want = 2 * MiB - 4096;
     int flags = ext_arena_flags(ext_new_arena());
     void *va, *vb;
     CHECK(adjacent_pair(size, flags, &va, &vb), "no two adjacent 1 MiB blocks in a new arena");
     unsigned char *a = va, *b = vb;
     size_t ua = sallocx(a, 0), ub = sallocx(b, 0);
-    ext_fill(a, ua, 21);
-    ext_fill(b, ub, 22);
+    pattern_fill(a, ua, 21);
+    pattern_fill(b, ub, 22);
 
     size_t r = xallocx(a, want, 0, 0);
     CHECK(r == ua, "xallocx grew %p from %zu to %zu over its live neighbour %p", (void *)a, ua,
           r, (void *)b);
     r = xallocx(a, ua + 1, 0, 0);
     CHECK(r == ua, "xallocx(%zu + 1) over a live neighbour == %zu", ua, r);
-    CHECK(ext_check(a, ua, 21) == ua, "the failed xallocx changed the block");
-    CHECK(ext_check(b, ub, 22) == ub, "the failed xallocx changed the neighbour");
+    CHECK(pattern_check(a, ua, 21) == ua, "the failed xallocx changed the block");
+    CHECK(pattern_check(b, ub, 22) == ub, "the failed xallocx changed the neighbour");
 
     dallocx(b, flags);
     r = xallocx(a, want, 0, 0);
     CHECK(r >= want, "xallocx(1 MiB block, %zu) after freeing its neighbour == %zu", want, r);
     CHECK(r == sallocx(a, 0), "xallocx == %zu, sallocx == %zu", r, sallocx(a, 0));
-    CHECK(ext_check(a, ua, 21) == ua, "growing in place lost the contents");
-    ext_fill(a, r, 23);
+    CHECK(pattern_check(a, ua, 21) == ua, "growing in place lost the contents");
+    pattern_fill(a, r, 23);
 
     /* The grown block owns its memory: new blocks land elsewhere. */
     void *others[6];
@@ -529,7 +529,7 @@ static void test_xallocx_grows_into_freed_neighbour(void **state)
               "new block %p overlaps the grown block %p..+%zu", others[i], (void *)a, r);
         memset(others[i], 0, size);
     }
-    CHECK(ext_check(a, r, 23) == r, "new blocks overwrote the grown block");
+    CHECK(pattern_check(a, r, 23) == r, "new blocks overwrote the grown block");
     for (int i = 0; i < 6; i++)
         dallocx(others[i], flags);
     dallocx(a, flags);
@@ -540,16 +540,16 @@ static void test_xallocx_extra_is_best_effort(void **state)
 {
     int flags = ext_arena_flags(ext_new_arena());
     void *va, *vb;
-    CHECK(adjacent_pair(EXT_MiB, flags, &va, &vb), "no two adjacent 1 MiB blocks in a new arena");
+    CHECK(adjacent_pair(MiB, flags, &va, &vb), "no two adjacent 1 MiB blocks in a new arena");
     unsigned char *a = va;
     size_t ua = sallocx(a, 0);
-    ext_fill(a, ua, 31);
+    pattern_fill(a, ua, 31);
     dallocx(vb, flags);
     size_t want = ua + ua / 4;
-    size_t r = xallocx(a, want, 64 * EXT_MiB, 0);
+    size_t r = xallocx(a, want, 64 * MiB, 0);
     CHECK(r >= want, "xallocx(%zu-byte block, %zu, extra 64 MiB) == %zu", ua, want, r);
     CHECK(r == sallocx(a, 0), "xallocx == %zu, sallocx == %zu", r, sallocx(a, 0));
-    CHECK(ext_check(a, ua, 31) == ua, "growing in place lost the contents");
+    CHECK(pattern_check(a, ua, 31) == ua, "growing in place lost the contents");
     dallocx(a, flags);
 }
 
@@ -557,7 +557,7 @@ static void test_xallocx_extra_is_best_effort(void **state)
 static void test_xallocx_shrinks_large_in_place(void **state)
 {
     static const size_t cases[][2] = {
-        {EXT_MiB, 256 * EXT_KiB}, {200000, 40000}, {2 * EXT_MiB, 20000}, {100000, 70000}};
+        {MiB, 256 * KiB}, {200000, 40000}, {2 * MiB, 20000}, {100000, 70000}};
     const int flagsets[] = {0, ext_arena_flags(ext_new_arena())};
     for (size_t f = 0; f < EXT_COUNT(flagsets); f++)
         for (size_t k = 0; k < EXT_COUNT(cases); k++) {
@@ -565,13 +565,13 @@ static void test_xallocx_shrinks_large_in_place(void **state)
             unsigned char *p = mallocx(big, flagsets[f]);
             CHECK(p != NULL, "mallocx(%zu) failed", big);
             size_t u = sallocx(p, 0);
-            ext_fill(p, u, 17);
+            pattern_fill(p, u, 17);
             size_t r = xallocx(p, small, 0, 0);
             CHECK(r < u && r >= small, "xallocx(%zu-byte block, %zu) == %zu", u, small, r);
             CHECK(r == nallocx(small, 0), "xallocx(%zu-byte block, %zu) == %zu, nallocx %zu", u,
                   small, r, nallocx(small, 0));
             CHECK(sallocx(p, 0) == r, "sallocx %zu after xallocx returned %zu", sallocx(p, 0), r);
-            CHECK(ext_check(p, r, 17) == r, "shrinking in place lost the contents");
+            CHECK(pattern_check(p, r, 17) == r, "shrinking in place lost the contents");
             dallocx(p, flagsets[f]);
         }
 }
@@ -646,7 +646,7 @@ static uint64_t deallocated_now(void)
     } while (0)
 
 static const size_t mix_sizes[] = {1,     8,      24,      100,         1000,        4096,
-                                   14336, 16385,  100000,  EXT_MiB + 1, 3 * EXT_MiB, 9 * EXT_MiB};
+                                   14336, 16385,  100000,  MiB + 1, 3 * MiB, 9 * MiB};
 
 static void test_mix_mallocx_then_free(void **state)
 {
@@ -667,29 +667,29 @@ static void test_mix_malloc_then_sdallocx(void **state)
 {
     for (size_t k = 0; k < EXT_COUNT(mix_sizes); k++) {
         size_t size = mix_sizes[k];
-        void *p = malloc(ext_hide(size));
+        void *p = malloc(hide(size));
         CHECK(p != NULL, "malloc(%zu) failed", size);
         CHECK(sallocx(p, 0) == malloc_usable_size(p), "sallocx %zu, malloc_usable_size %zu",
               sallocx(p, 0), malloc_usable_size(p));
         FREED_BY(p, sdallocx(p, size, 0));
 
-        p = malloc(ext_hide(size));
+        p = malloc(hide(size));
         CHECK(p != NULL, "malloc(%zu) failed", size);
         size_t u = malloc_usable_size(p);
         FREED_BY(p, sdallocx(p, u, 0));
 
-        p = malloc(ext_hide(size));
+        p = malloc(hide(size));
         CHECK(p != NULL, "malloc(%zu) failed", size);
         u = malloc_usable_size(p);
         FREED_BY(p, sdallocx(p, size + (u - size) / 2, 0));
 
-        p = calloc(1, ext_hide(size));
+        p = calloc(1, hide(size));
         CHECK(p != NULL, "calloc(%zu) failed", size);
         FREED_BY(p, sdallocx(p, size, MALLOCX_TCACHE_NONE));
 
-        p = malloc(ext_hide(size));
+        p = malloc(hide(size));
         CHECK(p != NULL, "malloc(%zu) failed", size);
-        p = realloc(p, ext_hide(size * 2 + 1));
+        p = realloc(p, hide(size * 2 + 1));
         CHECK(p != NULL, "realloc(%zu) failed", size * 2 + 1);
         FREED_BY(p, sdallocx(p, size * 2 + 1, 0));
     }
@@ -702,7 +702,7 @@ static void test_mix_aligned_then_sdallocx(void **state)
         for (size_t k = 0; k < EXT_COUNT(mix_sizes); k++) {
             size_t size = mix_sizes[k];
             void *p = NULL;
-            int r = posix_memalign(&p, align, ext_hide(size));
+            int r = posix_memalign(&p, align, hide(size));
             CHECK(r == 0 && p != NULL, "posix_memalign(%zu, %zu) == %d", align, size, r);
             CHECK(sallocx(p, 0) == malloc_usable_size(p), "sallocx %zu, malloc_usable_size %zu",
                   sallocx(p, 0), malloc_usable_size(p));
@@ -711,7 +711,7 @@ static void test_mix_aligned_then_sdallocx(void **state)
                   nallocx(size, MALLOCX_ALIGN(align)));
             FREED_BY(p, sdallocx(p, size, MALLOCX_ALIGN(align)));
 
-            p = aligned_alloc(align, ext_hide(size));
+            p = aligned_alloc(align, hide(size));
             CHECK(p != NULL, "aligned_alloc(%zu, %zu) failed", align, size);
             FREED_BY(p, sdallocx(p, size, MALLOCX_LG_ALIGN(la)));
 
@@ -726,13 +726,13 @@ static void test_mix_dallocx_of_standard_blocks(void **state)
 {
     for (size_t k = 0; k < EXT_COUNT(mix_sizes); k++) {
         size_t size = mix_sizes[k];
-        void *p = malloc(ext_hide(size));
+        void *p = malloc(hide(size));
         CHECK(p != NULL, "malloc(%zu) failed", size);
         FREED_BY(p, dallocx(p, 0));
-        p = calloc(ext_hide(size), 1);
+        p = calloc(hide(size), 1);
         CHECK(p != NULL, "calloc(%zu) failed", size);
         FREED_BY(p, dallocx(p, MALLOCX_TCACHE_NONE));
-        p = memalign(4096, ext_hide(size));
+        p = memalign(4096, hide(size));
         CHECK(p != NULL, "memalign(%zu) failed", size);
         FREED_BY(p, dallocx(p, 0));
     }
@@ -743,9 +743,9 @@ static void test_mix_dallocx_of_standard_blocks(void **state)
 static void test_mix_sdallocx_after_resize(void **state)
 {
     static const size_t cases[][2] = {
-        {20000, 10000}, {100000, 20000}, {EXT_MiB, 300000}, {300000, 600000}, {100, 50},
-        {100, 3000},    {5000, 90000},   {3 * EXT_MiB, 2 * EXT_MiB}, {20000, 16000},
-        {40000, 14000}, {16384, 8000},   {3 * EXT_MiB, 100000},
+        {20000, 10000}, {100000, 20000}, {MiB, 300000}, {300000, 600000}, {100, 50},
+        {100, 3000},    {5000, 90000},   {3 * MiB, 2 * MiB}, {20000, 16000},
+        {40000, 14000}, {16384, 8000},   {3 * MiB, 100000},
     };
     const int flagsets[] = {0, ext_arena_flags(ext_new_arena())};
     for (size_t f = 0; f < EXT_COUNT(flagsets); f++)
@@ -779,9 +779,9 @@ static void test_mix_sdallocx_after_resize(void **state)
         unsigned char *p = mallocx(cases[k][1], 0), *q = mallocx(cases[k][1], 0);
         CHECK(p != NULL && q != NULL && p != q, "mallocx(%zu) twice: %p %p", cases[k][1],
               (void *)p, (void *)q);
-        ext_fill(p, cases[k][1], 1);
-        ext_fill(q, cases[k][1], 2);
-        CHECK(ext_check(p, cases[k][1], 1) == cases[k][1], "blocks overlap");
+        pattern_fill(p, cases[k][1], 1);
+        pattern_fill(q, cases[k][1], 2);
+        CHECK(pattern_check(p, cases[k][1], 1) == cases[k][1], "blocks overlap");
         dallocx(p, 0);
         dallocx(q, 0);
     }
@@ -792,23 +792,23 @@ static void test_mix_resize_across_apis(void **state)
 {
     for (size_t k = 0; k + 1 < EXT_COUNT(mix_sizes); k++) {
         size_t a = mix_sizes[k], b = mix_sizes[k + 1];
-        unsigned char *p = malloc(ext_hide(a));
+        unsigned char *p = malloc(hide(a));
         CHECK(p != NULL, "malloc(%zu) failed", a);
-        ext_fill(p, a, 41);
+        pattern_fill(p, a, 41);
         p = rallocx(p, b, 0);
         CHECK(p != NULL, "rallocx(malloc'ed %zu, %zu) failed", a, b);
-        CHECK(ext_check(p, a, 41) == a, "rallocx of a malloc'ed block lost data");
-        p = realloc(p, ext_hide(a));
+        CHECK(pattern_check(p, a, 41) == a, "rallocx of a malloc'ed block lost data");
+        p = realloc(p, hide(a));
         CHECK(p != NULL, "realloc(%zu) failed", a);
-        CHECK(ext_check(p, a, 41) == a, "realloc of a rallocx'ed block lost data");
+        CHECK(pattern_check(p, a, 41) == a, "realloc of a rallocx'ed block lost data");
         free(p);
 
         p = mallocx(a, 0);
         CHECK(p != NULL, "mallocx(%zu) failed", a);
-        ext_fill(p, a, 42);
-        p = realloc(p, ext_hide(b));
+        pattern_fill(p, a, 42);
+        p = realloc(p, hide(b));
         CHECK(p != NULL, "realloc(mallocx'ed %zu, %zu) failed", a, b);
-        CHECK(ext_check(p, a, 42) == a, "realloc of a mallocx'ed block lost data");
+        CHECK(pattern_check(p, a, 42) == a, "realloc of a mallocx'ed block lost data");
         CHECK(sallocx(p, 0) == malloc_usable_size(p), "sallocx %zu, malloc_usable_size %zu",
               sallocx(p, 0), malloc_usable_size(p));
         dallocx(p, 0);
@@ -838,7 +838,7 @@ static void test_mix_free_in_another_thread(void **state)
     for (int round = 0; round < 4; round++) {
         for (int i = 0; i < XT_N; i++) {
             size_t size = mix_sizes[i % EXT_COUNT(mix_sizes)];
-            if (size > EXT_MiB && i >= 12)
+            if (size > MiB && i >= 12)
                 size = 3000; /* a few big blocks are enough */
             xt_sizes[i] = size;
             xt_blocks[i] = mallocx(size, 0);

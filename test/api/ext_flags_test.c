@@ -67,9 +67,9 @@ static void test_combined_flags_are_honoured(void **state)
 
     ext_refresh();
     uint64_t before = ctl_u64("stats.arenas.%u.small.nmalloc", a);
-    unsigned char *p = mallocx(ext_hide(200), flags);
+    unsigned char *p = mallocx(hide(200), flags);
     CHECK(p != NULL, "mallocx(200, %#x) failed", flags);
-    CHECK(ext_aligned(p, 256), "mallocx(200, LG_ALIGN(8)|...) gave %p", (void *)p);
+    CHECK(is_aligned(p, 256), "mallocx(200, LG_ALIGN(8)|...) gave %p", (void *)p);
     size_t u = sallocx(p, 0);
     CHECK(u >= 200, "usable size %zu", u);
     CHECK(ext_first_not(p, 0, u, 0) == u, "byte %zu of a MALLOCX_ZERO block is not 0",

@@ -241,11 +241,16 @@ static json_t *json_number(json_parser_t *p)
             p->pos++;
     }
 #undef JSON_DIGIT
+    /* Not strndup: the C library's would allocate from its own malloc, which json_free does not
+     * free in a namespaced build (there, malloc and free here are hm_malloc and hm_free). */
+    size_t n = p->pos - start;
     json_t *v = json_new(JSON_NUMBER);
-    if (v == NULL || (v->text = strndup(s + start, p->pos - start)) == NULL) {
+    if (v == NULL || (v->text = malloc(n + 1)) == NULL) {
         json_free(v);
         return json_fail(p, "out of memory"), NULL;
     }
+    memcpy(v->text, s + start, n);
+    v->text[n] = '\0';
     return v;
 }
 

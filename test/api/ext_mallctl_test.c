@@ -179,9 +179,9 @@ static void test_arena_purge_and_decay(void **state)
     int flags = ext_arena_flags(a);
     void *blocks[16];
     for (int i = 0; i < 16; i++) {
-        blocks[i] = mallocx(256 * EXT_KiB, flags);
+        blocks[i] = mallocx(256 * KiB, flags);
         CHECK(blocks[i] != NULL, "mallocx failed");
-        memset(blocks[i], 0x11, 256 * EXT_KiB);
+        memset(blocks[i], 0x11, 256 * KiB);
     }
     for (int i = 0; i < 16; i++)
         dallocx(blocks[i], flags);
@@ -200,10 +200,10 @@ static void test_arena_purge_and_decay(void **state)
 
     /* The purged memory comes back usable and zeroed from MALLOCX_ZERO. */
     for (int i = 0; i < 16; i++) {
-        unsigned char *p = mallocx(256 * EXT_KiB, flags | MALLOCX_ZERO);
+        unsigned char *p = mallocx(256 * KiB, flags | MALLOCX_ZERO);
         CHECK(p != NULL, "mallocx after purge failed");
-        size_t bad = ext_first_not(p, 0, 256 * EXT_KiB, 0);
-        CHECK(bad == 256 * EXT_KiB, "byte %zu of a zeroed block after purge is %#x", bad, p[bad]);
+        size_t bad = ext_first_not(p, 0, 256 * KiB, 0);
+        CHECK(bad == 256 * KiB, "byte %zu of a zeroed block after purge is %#x", bad, p[bad]);
         blocks[i] = p;
     }
     for (int i = 0; i < 16; i++)
@@ -211,18 +211,6 @@ static void test_arena_purge_and_decay(void **state)
 }
 
 /* Purging all arenas returns freed, touched memory to the system: the resident size drops. */
-static size_t rss(void)
-{
-    unsigned long vsz = 0, res = 0;
-    FILE *f = fopen("/proc/self/statm", "r");
-    if (f == NULL)
-        return 0;
-    if (fscanf(f, "%lu %lu", &vsz, &res) != 2)
-        res = 0;
-    fclose(f);
-    return (size_t)res * ext_page();
-}
-
 static void test_purge_all_returns_memory(void **state)
 {
     enum { N = 48 };
@@ -230,21 +218,21 @@ static void test_purge_all_returns_memory(void **state)
     unsigned a = ext_new_arena();
     int flags = ext_arena_flags(a);
     for (int i = 0; i < N; i++) {
-        blocks[i] = mallocx(EXT_MiB, flags);
+        blocks[i] = mallocx(MiB, flags);
         CHECK(blocks[i] != NULL, "mallocx failed");
-        memset(blocks[i], 0x22, EXT_MiB);
+        memset(blocks[i], 0x22, MiB);
     }
     /* Resident while in use; after freeing and purging, at least half of it is gone (whether
      * the free or the purge gave it back). */
-    size_t in_use = rss();
+    size_t in_use = rss_bytes();
     for (int i = 0; i < N; i++)
         dallocx(blocks[i], flags);
     int r = ctl_fmt(NULL, NULL, NULL, 0, "arena.%u.purge", (unsigned)MALLCTL_ARENAS_ALL);
     CHECK(r == 0, "arena.MALLCTL_ARENAS_ALL.purge returned %d", r);
-    size_t after = rss();
+    size_t after = rss_bytes();
     if (in_use == 0)
         skip();
-    CHECK(after + N / 2 * EXT_MiB <= in_use,
+    CHECK(after + N / 2 * MiB <= in_use,
           "resident %zu KiB using %d MiB, %zu KiB after freeing and purging", in_use >> 10, N,
           after >> 10);
 }
@@ -273,7 +261,7 @@ static void test_thread_arena(void **state)
     uint64_t l0 = ctl_u64("stats.arenas.%u.large.nmalloc", a);
     void *blocks[300];
     for (int i = 0; i < 300; i++) {
-        blocks[i] = malloc(ext_hide(i < 290 ? 48 : 200000));
+        blocks[i] = malloc(hide(i < 290 ? 48 : 200000));
         CHECK(blocks[i] != NULL, "malloc failed");
     }
     ext_refresh();
@@ -312,7 +300,7 @@ static void test_thread_tcache_enabled_and_flush(void **state)
 
     void *blocks[100];
     for (int i = 0; i < 100; i++)
-        blocks[i] = malloc(ext_hide(64));
+        blocks[i] = malloc(hide(64));
     for (int i = 0; i < 100; i++)
         free(blocks[i]);
     ext_refresh();
@@ -337,7 +325,7 @@ static void test_thread_tcache_enabled_and_flush(void **state)
     uint64_t m0 = ctl_u64("stats.arenas.%u.small.nmalloc", a);
     d0 = ctl_u64("stats.arenas.%u.small.ndalloc", a);
     for (int i = 0; i < 10; i++) {
-        void *p = malloc(ext_hide(64));
+        void *p = malloc(hide(64));
         CHECK(p != NULL, "malloc failed with the tcache off");
         free(p);
     }
@@ -354,7 +342,7 @@ static void test_thread_tcache_enabled_and_flush(void **state)
     CHECK(r == 0, "re-enabling the tcache returned %d", r);
     CHECK(ctl_bool("thread.tcache.enabled") == true, "thread.tcache.enabled still false");
     for (int i = 0; i < 100; i++) {
-        void *p = malloc(ext_hide(64));
+        void *p = malloc(hide(64));
         CHECK(p != NULL, "malloc failed with the tcache back on");
         free(p);
     }
@@ -365,10 +353,10 @@ static void test_thread_tcache_enabled_and_flush(void **state)
 static void test_thread_allocated_counters(void **state)
 {
     uint64_t a0 = ctl_u64("thread.allocated"), d0 = ctl_u64("thread.deallocated");
-    static const size_t sizes[] = {40, 5000, 300000, 5 * EXT_MiB};
+    static const size_t sizes[] = {40, 5000, 300000, 5 * MiB};
     for (size_t k = 0; k < EXT_COUNT(sizes); k++) {
         uint64_t a1 = ctl_u64("thread.allocated");
-        void *p = malloc(ext_hide(sizes[k]));
+        void *p = malloc(hide(sizes[k]));
         CHECK(p != NULL, "malloc(%zu) failed", sizes[k]);
         uint64_t a2 = ctl_u64("thread.allocated");
         CHECK(a2 - a1 >= sizes[k], "malloc(%zu) moved thread.allocated by %" PRIu64, sizes[k],
@@ -421,7 +409,7 @@ static void *other_thread(void *arg)
     tc->dp = deallocatedp();
     uint64_t before = *tc->ap;
     for (int i = 0; i < 64; i++)
-        free(malloc(ext_hide(64 * EXT_KiB)));
+        free(malloc(hide(64 * KiB)));
     tc->moved = *tc->ap - before;
     return NULL;
 }
@@ -434,7 +422,7 @@ static void test_thread_allocatedp_is_live(void **state)
     CHECK(*dp == ctl_u64("thread.deallocated"), "*deallocatedp %" PRIu64 ", thread.deallocated "
           "%" PRIu64, *dp, ctl_u64("thread.deallocated"));
     uint64_t a0 = *ap, d0 = *dp;
-    void *p = malloc(ext_hide(123456));
+    void *p = malloc(hide(123456));
     CHECK(p != NULL, "malloc failed");
     CHECK(*ap - a0 >= 123456, "*allocatedp moved by %" PRIu64 " for malloc(123456)", *ap - a0);
     free(p);
@@ -447,8 +435,8 @@ static void test_thread_allocatedp_is_live(void **state)
     CHECK(pthread_create(&t, NULL, other_thread, &tc) == 0, "pthread_create failed");
     CHECK(pthread_join(t, NULL) == 0, "pthread_join failed");
     CHECK(tc.ap != (uint64_t *)ap, "two threads share thread.allocatedp %p", (void *)tc.ap);
-    CHECK(tc.moved >= 64 * 64 * EXT_KiB, "other thread's counter moved by %" PRIu64, tc.moved);
-    CHECK(*ap - mine < 64 * EXT_KiB, "another thread's 4 MiB moved our counter by %" PRIu64,
+    CHECK(tc.moved >= 64 * 64 * KiB, "other thread's counter moved by %" PRIu64, tc.moved);
+    CHECK(*ap - mine < 64 * KiB, "another thread's 4 MiB moved our counter by %" PRIu64,
           *ap - mine);
 }
 

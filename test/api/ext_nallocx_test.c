@@ -24,7 +24,7 @@ static size_t check_one(size_t size, int la)
     CHECK(n >= size, "nallocx(%zu, LG_ALIGN(%d)) == %zu", size, la, n);
     void *p = mallocx(size, flags);
     CHECK(p != NULL, "mallocx(%zu, LG_ALIGN(%d)) failed", size, la);
-    CHECK(ext_aligned(p, (size_t)1 << la), "mallocx(%zu, LG_ALIGN(%d)) == %p", size, la, p);
+    CHECK(is_aligned(p, (size_t)1 << la), "mallocx(%zu, LG_ALIGN(%d)) == %p", size, la, p);
     size_t s = sallocx(p, 0);
     CHECK(s == n, "size %zu LG_ALIGN(%d): nallocx %zu, sallocx %zu", size, la, n, s);
     /* The last byte of the usable size is ours. */
@@ -56,7 +56,7 @@ static void test_usable_size_is_a_fixed_point(void **state)
         CHECK(nallocx(n, 0) == n, "nallocx(%zu) == %zu but nallocx(%zu) == %zu", size, n, n,
               nallocx(n, 0));
     }
-    for (size_t size = 65536; size <= 64 * EXT_MiB; size += size / 7 + 4095) {
+    for (size_t size = 65536; size <= 64 * MiB; size += size / 7 + 4095) {
         size_t n = nallocx(size, 0);
         CHECK(nallocx(n, 0) == n, "nallocx(%zu) == %zu but nallocx(%zu) == %zu", size, n, n,
               nallocx(n, 0));
@@ -92,7 +92,7 @@ static void test_sampled_sizes_every_alignment(void **state)
                           3 * ((size_t)1 << la) / 2 + 1};
         for (size_t i = 0; i < nsizes + EXT_COUNT(extra); i++) {
             size_t size = i < nsizes ? sizes[i] : extra[i - nsizes];
-            if (size == 0 || size > 64 * EXT_MiB)
+            if (size == 0 || size > 64 * MiB)
                 continue;
             size_t n = check_one(size, la);
             /* Alignment never buys a smaller block, and flags other than the alignment do not
@@ -114,7 +114,7 @@ static void test_align_macro_equals_lg_align(void **state)
         for (size_t size = 1; size < 100000; size = size * 3 + 1) {
             void *p = mallocx(size, MALLOCX_ALIGN((size_t)1 << la));
             CHECK(p != NULL, "mallocx(%zu, MALLOCX_ALIGN(2^%d)) failed", size, la);
-            CHECK(ext_aligned(p, (size_t)1 << la), "mallocx(%zu, MALLOCX_ALIGN(2^%d)) == %p",
+            CHECK(is_aligned(p, (size_t)1 << la), "mallocx(%zu, MALLOCX_ALIGN(2^%d)) == %p",
                   size, la, p);
             CHECK(sallocx(p, 0) == nallocx(size, MALLOCX_LG_ALIGN(la)),
                   "size %zu align 2^%d: sallocx %zu, nallocx %zu", size, la, sallocx(p, 0),
@@ -129,7 +129,7 @@ static void test_nallocx_too_large_is_zero(void **state)
                                 (size_t)PTRDIFF_MAX + 4097, SIZE_MAX / 2 + 2};
     for (size_t i = 0; i < EXT_COUNT(too_large); i++)
         for (int la = 0; la <= 24; la += 4) {
-            size_t n = nallocx(ext_hide(too_large[i]), MALLOCX_LG_ALIGN(la));
+            size_t n = nallocx(hide(too_large[i]), MALLOCX_LG_ALIGN(la));
             CHECK(n == 0, "nallocx(%#zx, LG_ALIGN(%d)) == %#zx", too_large[i], la, n);
         }
     /* Rounding up to the alignment must not wrap around to a small size. */
@@ -137,7 +137,7 @@ static void test_nallocx_too_large_is_zero(void **state)
     for (size_t k = 0; k < EXT_COUNT(las); k++)
         for (size_t d = 0; d < 70; d++) {
             size_t size = SIZE_MAX - d;
-            size_t n = nallocx(ext_hide(size), MALLOCX_LG_ALIGN(las[k]));
+            size_t n = nallocx(hide(size), MALLOCX_LG_ALIGN(las[k]));
             CHECK(n == 0, "nallocx(SIZE_MAX - %zu, LG_ALIGN(%d)) == %#zx", d, las[k], n);
         }
     /* An alignment larger than any class. */
@@ -149,7 +149,7 @@ static void test_nallocx_too_large_is_zero(void **state)
 static void test_largest_accepted_size(void **state)
 {
     size_t l = max_accepted();
-    CHECK(l >= 64 * EXT_MiB, "largest accepted size %#zx", l);
+    CHECK(l >= 64 * MiB, "largest accepted size %#zx", l);
     CHECK(l <= (size_t)PTRDIFF_MAX, "largest accepted size %#zx exceeds PTRDIFF_MAX", l);
     CHECK(nallocx(l, 0) == l, "nallocx(%#zx) == %#zx", l, nallocx(l, 0));
     CHECK(nallocx(l + 1, 0) == 0, "nallocx(%#zx) == %#zx", l + 1, nallocx(l + 1, 0));
@@ -167,25 +167,25 @@ static void test_mallocx_impossible_is_null(void **state)
                          ext_arena_flags(a), ext_arena_flags(a) | MALLOCX_ZERO};
     for (size_t i = 0; i < EXT_COUNT(sizes); i++)
         for (size_t f = 0; f < EXT_COUNT(flags); f++) {
-            void *p = mallocx(ext_hide(sizes[i]), flags[f]);
+            void *p = mallocx(hide(sizes[i]), flags[f]);
             CHECK(p == NULL, "mallocx(%#zx, %#x) == %p", sizes[i], flags[f], p);
         }
     for (size_t d = 1; d < 40; d++) {
-        void *p = mallocx(ext_hide(SIZE_MAX - d), MALLOCX_LG_ALIGN(6));
+        void *p = mallocx(hide(SIZE_MAX - d), MALLOCX_LG_ALIGN(6));
         CHECK(p == NULL, "mallocx(SIZE_MAX - %zu, LG_ALIGN(6)) == %p", d, p);
     }
     /* Alignments no address space can honour. */
-    void *p = mallocx(ext_hide(1), MALLOCX_LG_ALIGN(63));
+    void *p = mallocx(hide(1), MALLOCX_LG_ALIGN(63));
     CHECK(p == NULL, "mallocx(1, LG_ALIGN(63)) == %p", p);
-    p = mallocx(ext_hide(1), MALLOCX_LG_ALIGN(50));
+    p = mallocx(hide(1), MALLOCX_LG_ALIGN(50));
     CHECK(p == NULL, "mallocx(1, LG_ALIGN(50)) == %p", p);
 
     /* Still working. */
-    for (size_t size = 1; size < 8 * EXT_MiB; size = size * 5 + 3) {
+    for (size_t size = 1; size < 8 * MiB; size = size * 5 + 3) {
         unsigned char *q = mallocx(size, 0);
         CHECK(q != NULL, "mallocx(%zu) failed after the impossible requests", size);
-        ext_fill(q, size, 3);
-        CHECK(ext_check(q, size, 3) == size, "block of %zu bytes does not hold its data", size);
+        pattern_fill(q, size, 3);
+        CHECK(pattern_check(q, size, 3) == size, "block of %zu bytes does not hold its data", size);
         dallocx(q, 0);
     }
 }

@@ -28,11 +28,11 @@ static void check_zero(const unsigned char *p, size_t n, const char *what)
 
 static void test_lazy_purge_then_zeroing_allocation(void **state)
 {
-    const size_t big = EXT_MiB;
+    const size_t big = MiB;
     unsigned a = ext_new_arena();
     int flags = ext_arena_flags(a);
     /* A block that stays, so that the chunk does not become empty (it would be retained). */
-    void *pin = mallocx(64 * EXT_KiB, flags);
+    void *pin = mallocx(64 * KiB, flags);
     unsigned char *p = mallocx(big, flags);
     CHECK(pin != NULL && p != NULL, "mallocx failed");
     memset(p, 0xab, big);
@@ -40,13 +40,13 @@ static void test_lazy_purge_then_zeroing_allocation(void **state)
     purge_arena(a);
     ext_refresh();
     size_t muzzy = ctl_size("stats.arenas.%u.pmuzzy", a);
-    CHECK(muzzy >= big / ext_page(), "pmuzzy %zu pages after purging a freed %zu-byte block",
+    CHECK(muzzy >= big / page_size(), "pmuzzy %zu pages after purging a freed %zu-byte block",
           muzzy, big);
     CHECK(ctl_size("stats.arenas.%u.pdirty", a) == 0, "pdirty %zu after arena.%u.purge",
           ctl_size("stats.arenas.%u.pdirty", a), a);
     long kib = smaps_lazyfree_kib(p);
     if (kib >= 0) /* Linux 4.12+; pages are marked in per-CPU batches: a few may not show yet */
-        CHECK((size_t)kib * EXT_KiB >= big / 2, "smaps says LazyFree %ld kB for the purged block",
+        CHECK((size_t)kib * KiB >= big / 2, "smaps says LazyFree %ld kB for the purged block",
               kib);
 
     unsigned char *q = mallocx(big, flags | MALLOCX_ZERO);
@@ -73,9 +73,9 @@ static void test_lazy_purge_then_zeroing_allocation(void **state)
 static void test_retained_chunk_is_reused(void **state)
 {
     unsigned a = ext_new_arena(), b = ext_new_arena();
-    unsigned char *p = mallocx(EXT_MiB, ext_arena_flags(a));
+    unsigned char *p = mallocx(MiB, ext_arena_flags(a));
     CHECK(p != NULL, "mallocx failed");
-    memset(p, 0xab, EXT_MiB);
+    memset(p, 0xab, MiB);
     uintptr_t chunk = (uintptr_t)p & ~(CHUNK_SIZE - 1);
     ext_refresh();
     size_t retained0 = ctl_size("stats.retained"), mapped0 = ctl_size("stats.mapped");
@@ -85,17 +85,17 @@ static void test_retained_chunk_is_reused(void **state)
     size_t retained1 = ctl_size("stats.retained"), mapped1 = ctl_size("stats.mapped");
     CHECK(retained1 >= retained0 + CHUNK_SIZE, "stats.retained %zu -> %zu after an empty chunk "
           "was purged", retained0, retained1);
-    CHECK(mapped1 + CHUNK_SIZE <= mapped0 + EXT_MiB, "stats.mapped %zu -> %zu: the retained "
+    CHECK(mapped1 + CHUNK_SIZE <= mapped0 + MiB, "stats.mapped %zu -> %zu: the retained "
           "chunk is still counted as mapped", mapped0, mapped1);
     CHECK(ctl_size("stats.resident") <= mapped1, "stats.resident %zu > stats.mapped %zu",
           ctl_size("stats.resident"), mapped1);
 
     /* Arena b has no chunk yet: its first one is the range just retained (newest first). */
-    unsigned char *q = mallocx(EXT_MiB, ext_arena_flags(b) | MALLOCX_ZERO);
+    unsigned char *q = mallocx(MiB, ext_arena_flags(b) | MALLOCX_ZERO);
     CHECK(q != NULL, "mallocx failed");
     CHECK(((uintptr_t)q & ~(CHUNK_SIZE - 1)) == chunk,
           "a new chunk at %p, not the retained one at %p", (void *)q, (void *)chunk);
-    check_zero(q, EXT_MiB, "a block in a reused retained chunk");
+    check_zero(q, MiB, "a block in a reused retained chunk");
     ext_refresh();
     size_t retained2 = ctl_size("stats.retained");
     CHECK(retained2 + CHUNK_SIZE == retained1, "stats.retained %zu -> %zu when the retained "

@@ -40,7 +40,7 @@ static void check_consistent(const struct totals *t, const char *when)
     CHECK(t->allocated > 0, "%s: stats.allocated is 0", when);
     CHECK(t->allocated <= t->active, "%s: allocated %zu > active %zu", when, t->allocated,
           t->active);
-    CHECK(t->active % ext_page() == 0, "%s: active %zu is not a number of pages", when,
+    CHECK(t->active % page_size() == 0, "%s: active %zu is not a number of pages", when,
           t->active);
     CHECK(t->active <= t->resident, "%s: active %zu > resident %zu", when, t->active, t->resident);
     CHECK(t->active <= t->mapped, "%s: active %zu > mapped %zu", when, t->active, t->mapped);
@@ -49,12 +49,12 @@ static void check_consistent(const struct totals *t, const char *when)
 
 static void test_totals_follow_a_big_block(void **state)
 {
-    const size_t big = 64 * EXT_MiB;
+    const size_t big = 64 * MiB;
     struct totals t0 = read_totals();
     check_consistent(&t0, "at start");
     void *p = mallocx(big, 0);
     CHECK(p != NULL, "mallocx(64 MiB) failed");
-    memset(p, 1, 4 * EXT_MiB);
+    memset(p, 1, 4 * MiB);
     struct totals t1 = read_totals();
     check_consistent(&t1, "holding 64 MiB");
     CHECK(t1.allocated >= t0.allocated + big, "stats.allocated %zu -> %zu after mallocx(64 MiB)",
@@ -65,9 +65,9 @@ static void test_totals_follow_a_big_block(void **state)
     dallocx(p, 0);
     struct totals t2 = read_totals();
     check_consistent(&t2, "after freeing");
-    CHECK(t2.allocated + big - EXT_MiB <= t1.allocated,
+    CHECK(t2.allocated + big - MiB <= t1.allocated,
           "stats.allocated %zu -> %zu after freeing 64 MiB", t1.allocated, t2.allocated);
-    CHECK(t2.active + big - EXT_MiB <= t1.active, "stats.active %zu -> %zu after freeing 64 MiB",
+    CHECK(t2.active + big - MiB <= t1.active, "stats.active %zu -> %zu after freeing 64 MiB",
           t1.active, t2.active);
 }
 
@@ -75,13 +75,13 @@ static void test_empty_chunk_unmapped_without_retain(void **state)
 {
     if (getenv(EXT_CONF_ENV)) /* the defaults are what is checked */
         skip();
-    const size_t chunk = 4 * EXT_MiB;
+    const size_t chunk = 4 * MiB;
     unsigned a = ext_new_arena();
     int flags = ext_arena_flags(a);
-    void *pin = mallocx(64 * EXT_KiB, flags);
-    void *p = mallocx(EXT_MiB, flags);
+    void *pin = mallocx(64 * KiB, flags);
+    void *p = mallocx(MiB, flags);
     CHECK(pin != NULL && p != NULL, "mallocx failed");
-    memset(p, 1, EXT_MiB);
+    memset(p, 1, MiB);
     dallocx(p, flags);
     CHECK(mallctl("arena.0.purge", NULL, NULL, NULL, 0) == 0 &&
               ctl_fmt(NULL, NULL, NULL, 0, "arena.%u.purge", a) == 0,
@@ -152,13 +152,13 @@ static void test_totals_change_only_on_refresh(void **state)
 {
     ext_refresh();
     size_t a0 = ctl_size("stats.allocated");
-    void *p = mallocx(16 * EXT_MiB, 0);
+    void *p = mallocx(16 * MiB, 0);
     CHECK(p != NULL, "mallocx failed");
     size_t a1 = ctl_size("stats.allocated");
     ext_refresh();
     size_t a2 = ctl_size("stats.allocated");
     CHECK(a1 == a0, "stats.allocated moved from %zu to %zu without a refresh", a0, a1);
-    CHECK(a2 >= a0 + 16 * EXT_MiB, "stats.allocated %zu -> %zu after the refresh", a0, a2);
+    CHECK(a2 >= a0 + 16 * MiB, "stats.allocated %zu -> %zu after the refresh", a0, a2);
     dallocx(p, 0);
 }
 
@@ -243,10 +243,10 @@ static void test_huge_blocks_count_as_large(void **state)
 {
     unsigned a = ext_new_arena();
     int flags = ext_arena_flags(a);
-    size_t u = nallocx(8 * EXT_MiB, 0);
+    size_t u = nallocx(8 * MiB, 0);
     ext_refresh();
     uint64_t n0 = ctl_u64("stats.arenas.%u.large.nmalloc", a);
-    void *p = mallocx(8 * EXT_MiB, flags);
+    void *p = mallocx(8 * MiB, flags);
     CHECK(p != NULL, "mallocx(8 MiB) failed");
     ext_refresh();
     CHECK(ctl_u64("stats.arenas.%u.large.nmalloc", a) == n0 + 1,
@@ -305,7 +305,7 @@ static void test_idle_class_cache_is_collected(void **state)
     enum { N = 150 };
     void *b[N];
     for (int i = 0; i < N; i++)
-        CHECK((b[i] = malloc(ext_hide(1000))) != NULL, "malloc(1000)");
+        CHECK((b[i] = malloc(hide(1000))) != NULL, "malloc(1000)");
     for (int i = 0; i < N; i++)
         free(b[i]);
     ext_refresh();
@@ -314,7 +314,7 @@ static void test_idle_class_cache_is_collected(void **state)
     void *s[1000];
     for (int round = 0; round < 200; round++) {
         for (int i = 0; i < 1000; i++)
-            CHECK((s[i] = malloc(ext_hide(64))) != NULL, "malloc(64)");
+            CHECK((s[i] = malloc(hide(64))) != NULL, "malloc(64)");
         for (int i = 0; i < 1000; i++)
             free(s[i]);
     }
@@ -468,7 +468,7 @@ static json_t *parse_stats_json(const char *opts, struct sink *out)
 
 static void test_stats_print_json(void **state)
 {
-    const size_t big = 48 * EXT_MiB;
+    const size_t big = 48 * MiB;
     void *p = mallocx(big, 0);
     CHECK(p != NULL, "mallocx failed");
     json_t *root = parse_stats_json("J", NULL);
@@ -513,7 +513,7 @@ static void test_stats_print_json(void **state)
     unsigned long long after;
     CHECK(json_uint(json_get(json_get(json_get(root, EXT_NAME), "stats"), "allocated"), &after),
           "no stats.allocated the second time");
-    CHECK(after + big - 4 * EXT_MiB <= v[0], "JSON allocated %llu with the block, %llu without", v[0],
+    CHECK(after + big - 4 * MiB <= v[0], "JSON allocated %llu with the block, %llu without", v[0],
           after);
     json_free(root);
 }
@@ -596,6 +596,23 @@ static void test_json_parser_itself(void **state)
     json_free(v);
 }
 
+/* A program that uses hmalloc holds blocks of it.  In a namespaced build nothing else in this
+ * process allocates from hmalloc (cmocka and the C library use the system malloc), so without
+ * this block the totals would start at zero, before hmalloc is even initialised. */
+static void *held_block;
+
+static int hold_a_block(void **state)
+{
+    held_block = malloc(hide(1000));
+    return held_block == NULL ? -1 : 0;
+}
+
+static int release_the_block(void **state)
+{
+    free(held_block);
+    return 0;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -614,5 +631,5 @@ int main(void)
         cmocka_unit_test(test_idle_class_cache_is_collected),
         cmocka_unit_test(test_huge_map_purges_excess_dirty),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, hold_a_block, release_the_block);
 }

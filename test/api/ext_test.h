@@ -1,9 +1,10 @@
-/* ext_test.h: helpers shared by the tests of the jemalloc-compatible extended API
- * (test/api/ext_*_test.c): checks that name the failing case, byte patterns, typed mallctl
- * reads that fail the test with the name and error, and a private-arena helper.
+/* ext_test.h: helpers for the tests of the jemalloc-compatible extended API
+ * (test/api/ext_*_test.c): typed mallctl reads that fail the test with the name and error, and a
+ * private-arena helper, on top of api_test.h's checks and byte patterns.
  *
- * Self-contained on purpose (it does not include api_test.h), so that these tests only depend
- * on <hmalloc.h>.  EXT_NAME is the word the allocator's messages and its JSON statistics carry,
+ * These tests depend only on <hmalloc.h>, cmocka and the C library (so does api_test.h), and
+ * call the API by its plain names, which api_test.h maps to the prefixed ones in a namespaced
+ * build.  EXT_NAME is the word the allocator's messages and its JSON statistics carry,
  * EXT_CONF_ENV the variable its options are read from; both can be overridden on the command
  * line, which lets the tests be run against another allocator with the same API. */
 #ifndef HM_EXT_TEST_H
@@ -22,9 +23,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
-#include <hmalloc.h>
-
-#include <cmocka.h>
+#include "api_test.h" /* CHECK, hide, the byte patterns, KiB/MiB; cmocka, <hmalloc.h> */
 
 #ifndef EXT_NAME
 #define EXT_NAME "hmalloc"
@@ -33,88 +32,12 @@
 #define EXT_CONF_ENV "HMALLOC_CONF"
 #endif
 
-#define EXT_KiB ((size_t)1 << 10)
-#define EXT_MiB ((size_t)1 << 20)
 #define EXT_COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
-/* Fail the current test with a message that says which case broke (sweeps run thousands). */
-#define CHECK(cond, ...)                                                                       \
-    do {                                                                                       \
-        if (!(cond)) {                                                                         \
-            print_error("%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond);               \
-            print_error(__VA_ARGS__);                                                          \
-            print_error("\n");                                                                 \
-            fail();                                                                            \
-        }                                                                                      \
-    } while (0)
-
-/* An opaque copy of x: the compiler can neither fold an allocation size nor warn about it. */
-static inline size_t ext_hide(size_t x)
-{
-    __asm__ volatile("" : "+r"(x));
-    return x;
-}
-
-static inline size_t ext_page(void)
-{
-    return (size_t)sysconf(_SC_PAGESIZE);
-}
-
-static inline int ext_aligned(const void *p, size_t align)
-{
-    return ((uintptr_t)p & (align - 1)) == 0;
-}
-
-/* Byte i of a position-dependent pattern: a block copied to a shifted place, truncated or
- * overwritten does not match. */
-static inline unsigned char ext_pat(size_t i, unsigned seed)
-{
-    return (unsigned char)((i * 131u) ^ (i >> 9) ^ (seed * 29u) ^ 0x5a);
-}
-
-static inline void ext_fill(void *p, size_t n, unsigned seed)
-{
-    unsigned char *b = p;
-    for (size_t i = 0; i < n; i++)
-        b[i] = ext_pat(i, seed);
-}
-
-/* Offset of the first byte in [0, n) that differs from the pattern, or n. */
-static inline size_t ext_check(const void *p, size_t n, unsigned seed)
-{
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++)
-        if (b[i] != ext_pat(i, seed))
-            return i;
-    return n;
-}
-
-/* Offset of the first byte in [from, to) that is not c, or to.  Compares a word at a time
- * (tests check tens of MiB). */
+/* Offset of the first byte in [from, to) that is not c, or to. */
 static inline size_t ext_first_not(const void *p, size_t from, size_t to, unsigned char c)
 {
-    const unsigned char *b = p;
-    size_t i = from;
-    uint64_t w;
-    memset(&w, c, sizeof w);
-    while (i < to && (i & 7))
-        if (b[i] != c)
-            return i;
-        else
-            i++;
-    while (i + 64 <= to) {
-        const uint64_t *q = (const uint64_t *)(b + i);
-        uint64_t d = 0;
-        for (int k = 0; k < 8; k++)
-            d |= q[k] ^ w;
-        if (d)
-            break;
-        i += 64;
-    }
-    for (; i < to; i++)
-        if (b[i] != c)
-            return i;
-    return to;
+    return from + first_not((const unsigned char *)p + from, to - from, c);
 }
 
 /* ---- mallctl ---------------------------------------------------------------------------- */
@@ -182,7 +105,6 @@ static inline void ext_tcache_flush(void)
     CHECK(r == 0, "\"thread.tcache.flush\" returned %d", r);
 }
 
-/* A new arena of our own (arenas.create): nothing else allocates from it. */
 /* The largest size nallocx accepts (acceptance is monotonic: a size is accepted when some class
  * holds it), found by bisection. */
 static inline size_t ext_max_accepted(void)
@@ -198,6 +120,7 @@ static inline size_t ext_max_accepted(void)
     return lo;
 }
 
+/* A new arena of our own (arenas.create): nothing else allocates from it. */
 static inline unsigned ext_new_arena(void)
 {
     unsigned a = 0;

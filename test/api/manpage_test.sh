@@ -1,7 +1,9 @@
 #!/bin/sh
 # manpage_test: doc/hmalloc.3 documents every function the library exports and every option
 # HMALLOC_CONF accepts (a function or option added without its documentation fails here).
+# A namespaced build exports PREFIXname (HMALLOC_PREFIX): the page documents name.
 lib=${HMALLOC_LIB:?HMALLOC_LIB not set}
+prefix=${HMALLOC_PREFIX-}
 src=${HMALLOC_SRCDIR:?HMALLOC_SRCDIR not set}
 man="$src/doc/hmalloc.3"
 [ -f "$lib" ] || { echo "no $lib (static-only build)"; exit 77; }
@@ -11,8 +13,9 @@ text=$(sed 's/\\-/-/g; s/\\f[BIRP]//g' "$man")
 fail=0 n=0
 for sym in $(nm -D --defined-only "$lib" | awk '$2 ~ /^[TWi]$/ {print $3}'); do
 	n=$((n + 1))
-	if ! printf '%s\n' "$text" | grep -qw -- "$sym"; then
-		echo "FAIL: exported function $sym is not in doc/hmalloc.3"
+	name=${sym#"$prefix"}
+	if ! printf '%s\n' "$text" | grep -qw -- "$name"; then
+		echo "FAIL: exported function $sym ($name) is not in doc/hmalloc.3"
 		fail=1
 	fi
 done

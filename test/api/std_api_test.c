@@ -1,24 +1,16 @@
-/* std_api_test.c: what a program relies on from the standard malloc family in the default
- * (drop-in) build: malloc(0)/calloc(0) and free(NULL), fundamental alignment, malloc_usable_size,
- * calloc zeroing of reused memory, free leaving errno alone, realloc and reallocarray semantics,
- * C23 free_sized/free_aligned_sized, the glibc __libc_* aliases and malloc_stats_print.
- * Alignment sweeps are in align_test.c, impossible sizes in too_large_test.c. */
+/* std_api_test.c: what a program relies on from the standard malloc family (hm_malloc & co in
+ * a namespaced build): malloc(0)/calloc(0) and free(NULL), fundamental alignment,
+ * malloc_usable_size, calloc zeroing of reused memory, free leaving errno alone, realloc and
+ * reallocarray semantics, C23 free_sized/free_aligned_sized, the glibc __libc_* aliases (drop-in
+ * build only) and malloc_stats_print.  Alignment sweeps are in align_test.c, impossible sizes in
+ * too_large_test.c. */
 #include <errno.h>
 #include <malloc.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 
-#include <hmalloc.h>
-
 #include "api_test.h"
-
-/* glibc's internal names; a drop-in allocator must answer them too. */
-extern void *__libc_malloc(size_t size);
-extern void *__libc_calloc(size_t nmemb, size_t size);
-extern void *__libc_realloc(void *ptr, size_t size);
-extern void __libc_free(void *ptr);
-extern void *__libc_memalign(size_t alignment, size_t size);
 
 /* The alignment a block of this size must have: 16 from 16 bytes on (max_align_t on x86-64),
  * and for smaller blocks the largest power of two not above the size (no object of that size
@@ -344,11 +336,13 @@ static void test_free_keeps_errno(void **state)
     errno = ERRNO_SENTINEL;
     free_aligned_sized(p, 4096, 10000);
     assert_int_equal(errno, ERRNO_SENTINEL);
-    p = __libc_malloc(20 * MiB);
-    assert_non_null(p);
-    errno = ERRNO_SENTINEL;
-    __libc_free(p);
-    assert_int_equal(errno, ERRNO_SENTINEL);
+    if (HMALLOC_DROPIN) {
+        p = __libc_malloc(20 * MiB);
+        assert_non_null(p);
+        errno = ERRNO_SENTINEL;
+        __libc_free(p);
+        assert_int_equal(errno, ERRNO_SENTINEL);
+    }
 }
 
 /* ---- realloc ---- */
@@ -728,6 +722,8 @@ static void test_free_aligned_sized_frees_aligned_blocks(void **state)
 
 static void test_libc_aliases_interchange_with_standard_names(void **state)
 {
+    if (!HMALLOC_DROPIN)
+        skip(); /* they are the C library's own in a namespaced build */
     static const size_t sizes[] = {0, 1, 24, 100, 4000, 20000, 300000, 10 * MiB};
 
     for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {

@@ -18,10 +18,11 @@
 #ifdef RUST_ALLOC_HMALLOC
 #define HMALLOC_UNPREFIXED
 #include "hmalloc.h"
-#include "hmalloc_internal.h" /* HM_NAME */
+#include "hmalloc_internal.h" /* HM_EXPORT */
 
-/* Sized deallocation is checked: a size or alignment that does not match the block aborts. */
-HM_EXPORT const char *HM_NAME(malloc_conf) = "check_sized:true";
+/* Sized deallocation is checked: a size or alignment that does not match the block aborts.
+ * (HMALLOC_UNPREFIXED makes the name PREFIXmalloc_conf in a namespaced build.) */
+HM_EXPORT const char *malloc_conf = "check_sized:true";
 #else
 #include <dlfcn.h>
 #include <malloc.h>

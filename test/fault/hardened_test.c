@@ -15,6 +15,7 @@
 #include <pthread.h>
 
 #include <cmocka.h>
+#define HMALLOC_UNPREFIXED
 #include <hmalloc.h>
 
 const char *malloc_conf = "hardened:true";

@@ -479,29 +479,19 @@ static int oom_threads(void)
     return allocates_again();
 }
 
-static void test_oom_every_size_and_function(void **state)
-{
-    (void)state;
-    run_in_child(oom_every_size_and_function);
-}
+/* test_<fn>: the cmocka test that runs fn in a child (each case ends in a process of its own
+ * whose address space is limited and full). */
+#define CHILD_TEST(fn)                                                                             \
+    static void test_##fn(void **state)                                                            \
+    {                                                                                              \
+        (void)state;                                                                               \
+        run_in_child(fn);                                                                          \
+    }
 
-static void test_oom_small_then_large(void **state)
-{
-    (void)state;
-    run_in_child(oom_small_then_large);
-}
-
-static void test_oom_freed_space_usable_again(void **state)
-{
-    (void)state;
-    run_in_child(oom_freed_space_usable_again);
-}
-
-static void test_oom_threads(void **state)
-{
-    (void)state;
-    run_in_child(oom_threads);
-}
+CHILD_TEST(oom_every_size_and_function)
+CHILD_TEST(oom_small_then_large)
+CHILD_TEST(oom_freed_space_usable_again)
+CHILD_TEST(oom_threads)
 
 int main(void)
 {

@@ -41,6 +41,8 @@
 #define HMALLOC_UNPREFIXED
 #include "hmalloc.h"
 
+#include "../start_background.h"
+
 #define KiB ((size_t)1 << 10)
 #define MiB ((size_t)1 << 20)
 #define NSLOTS 48
@@ -643,27 +645,6 @@ static uint64_t thread_counter(const char *name)
     size_t len = sizeof(v);
     CHECK(mallctl(name, &v, &len, NULL, 0) == 0, "mallctl %s", name);
     return v;
-}
-
-/* hmalloc starts its background purge thread lazily, the first time a slow path finds dirty
- * memory (again in every fork child), and pthread_create allocates (glibc's TLS vector).
- * The target starts it up front, from the free of a large block, so that this allocation
- * does not happen in the middle of what is being checked. */
-bool background_thread_running(void);
-static void start_background_thread(void)
-{
-    bool enabled = false;
-    size_t len = sizeof(enabled);
-    if (mallctl("opt.background_thread", &enabled, &len, NULL, 0) != 0 || !enabled)
-        return;
-    for (int i = 0; i < 100 && !background_thread_running(); i++) {
-        static void *volatile keep;
-        keep = malloc(256 * KiB);
-        free(keep);
-        struct timespec ts = {0, 2 * 1000 * 1000}; /* ticks come at most every 10 ms */
-        if (!background_thread_running())
-            nanosleep(&ts, NULL);
-    }
 }
 
 static void setup_once(void)

@@ -46,7 +46,7 @@ lib_sources=$(sed -n '/^libhmalloc_la_SOURCES/,/[^\\]$/p' "$src/Makefile.am" |
 cflags="-g -O1 -fsanitize=fuzzer-no-link -fvisibility=hidden -ftls-model=initial-exec -pthread"
 cppflags="-I$bld/src -I$src/src -I$bld/include"
 sum=$( (cat "$src"/src/*.h "$bld/src/config.h" "$bld/include/hmalloc.h" "$here/fuzz_api.c" \
-	"$0"; for f in $lib_sources; do cat "$src/$f"; done; "$CLANG" --version) | cksum)
+	"$here/../start_background.h" "$0"; for f in $lib_sources; do cat "$src/$f"; done; "$CLANG" --version) | cksum)
 if [ ! -x "$work/fuzz_api" ] || [ "$(cat "$work/stamp" 2>/dev/null)" != "$sum" ]; then
 	echo "fuzz_test: building hmalloc and the fuzz target with $CLANG"
 	rm -f "$work/stamp" "$work/fuzz_api" "$work"/obj/*.o

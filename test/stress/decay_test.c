@@ -16,6 +16,11 @@
 #include <time.h>
 #include <unistd.h>
 
+/* The program calls only malloc and free; in a namespaced build the name mapping makes them
+ * hm_malloc and hm_free, so that it is hmalloc's decay that is measured there too. */
+#define HMALLOC_UNPREFIXED
+#include <hmalloc.h>
+
 #define DECAY_MS 1000
 
 static size_t per_thread_bytes;
