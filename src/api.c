@@ -298,7 +298,7 @@ HM_INLINE void hm_free_inline(void *p, const char *func)
             tbin_t *b = &tc->bins[cls];
             if (likely(exact || !HM_CONFIG_FAST_CHECKS)) {
                 if (likely(c->arena == tc->arena)) {
-                    if (likely(tcache_free_try(b, p))) {
+                    if (likely(tcache_free_try(tc, b, p))) {
                         hm_tsd.deallocated += b->usize;
                         return;
                     }
@@ -349,7 +349,7 @@ HM_INLINE void hm_sized_free_inline(void *p, size_t size, int flags, const char 
         tcache_t *tc = hm_tsd.tcache;
         if (likely(rtree_in_arena_chunk(p)) && likely(chunk_of(p)->arena == tc->arena)) {
             tbin_t *b = &tc->bins[sz_lut[(size + 7) >> 3]];
-            if (likely(tcache_free_try(b, p))) {
+            if (likely(tcache_free_try(tc, b, p))) {
                 hm_tsd.deallocated += b->usize;
                 return;
             }

@@ -34,8 +34,8 @@ extern uint64_t rtree_chunk_bits[(size_t)1 << (RTREE_LG_VA - LG_CHUNK - 6)];
  * nowhere).  Never touches the memory p points to. */
 HM_INLINE bool rtree_in_arena_chunk(const void *p)
 {
-    uintptr_t a = (uintptr_t)p, g = a >> LG_CHUNK;
-    if (unlikely(a >> RTREE_LG_VA))
+    uintptr_t g = (uintptr_t)p >> LG_CHUNK;
+    if (unlikely(g >= (uintptr_t)1 << (RTREE_LG_VA - LG_CHUNK)))
         return false;
     uint64_t w = __atomic_load_n(&rtree_chunk_bits[g >> 6], __ATOMIC_ACQUIRE);
     return (w >> (g & 63)) & 1;

@@ -84,6 +84,7 @@ static tcache_t *tcache_create(arena_t *arena)
         }
     }
     tc->arena = arena;
+    tc->secret = tcache_secret;
     return tc;
 }
 

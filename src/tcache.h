@@ -62,6 +62,7 @@ typedef struct rbin {
 typedef struct tcache {
     tbin_t bins[NSMALL];
     arena_t *arena;
+    uintptr_t secret;    /* tcache_secret (0 in tcache_none), beside arena for the free path */
     rbin_t rbins[NSMALL];
     uint64_t gc_touched; /* bit c: class c refilled or flushed since the last collection */
     unsigned gc_events;  /* refills and flushes since the last collection */
@@ -116,7 +117,7 @@ HM_INLINE void *tcache_alloc(tcache_t *tc, unsigned cls)
 
 /* Push p; false (nothing done) when the caller must take the slow path: p carries a cache tag
  * (maybe a double free) or the stack is full. */
-HM_INLINE bool tcache_free_try(tbin_t *b, void *p)
+HM_INLINE bool tcache_free_try(const tcache_t *tc, tbin_t *b, void *p)
 {
     if (!HM_CONFIG_FAST_CHECKS) { /* a build that measures what the checks cost */
         if (unlikely(tbin_full(b)))
@@ -124,7 +125,7 @@ HM_INLINE bool tcache_free_try(tbin_t *b, void *p)
         *--b->top = p;
         return true;
     }
-    uintptr_t tag = tcache_tag(p);
+    uintptr_t tag = (uintptr_t)p ^ tc->secret; /* tcache_tag(p), without a global's address */
     if (unlikely(*(uintptr_t *)p == tag) || unlikely(tbin_full(b)))
         return false;
     *(uintptr_t *)p = tag;

@@ -583,8 +583,8 @@ static void test_xallocx_shrinks_large_in_place(void **state)
 static void test_huge_shrink_in_place_returns_pages(void **state)
 {
     static const size_t cases[][2] = {
-        {8 * EXT_MiB, 5 * EXT_MiB}, {5 * EXT_MiB, 3 * EXT_MiB}, {12 * EXT_MiB, 3 * EXT_MiB}};
-    size_t page = ext_page();
+        {8 * MiB, 5 * MiB}, {5 * MiB, 3 * MiB}, {12 * MiB, 3 * MiB}};
+    size_t page = page_size();
     if (ctl_bool("opt.hardened"))
         return; /* a huge block ends in a guard page there, and is never resized in place */
     for (size_t k = 0; k < EXT_COUNT(cases); k++) {
@@ -592,11 +592,11 @@ static void test_huge_shrink_in_place_returns_pages(void **state)
         unsigned char *p = mallocx(big, 0);
         CHECK(p != NULL, "mallocx(%zu) failed", big);
         size_t u = sallocx(p, 0);
-        ext_fill(p, u, 31);
+        pattern_fill(p, u, 31);
         uint64_t a0 = ctl_u64("thread.allocated"), d0 = ctl_u64("thread.deallocated");
         size_t r = xallocx(p, small, 0, 0);
         CHECK(r >= small && r < u, "xallocx(%zu-byte block, %zu) == %zu", u, small, r);
-        CHECK(ext_check(p, r, 31) == r, "shrinking %zu -> %zu in place lost the contents", u, r);
+        CHECK(pattern_check(p, r, 31) == r, "shrinking %zu -> %zu in place lost the contents", u, r);
         uint64_t a1 = ctl_u64("thread.allocated"), d1 = ctl_u64("thread.deallocated");
         CHECK(a1 == a0 && d1 - d0 == u - r,
               "shrinking %zu -> %zu moved thread.allocated by %" PRIu64 ", deallocated by %" PRIu64,
@@ -619,7 +619,7 @@ static void test_huge_shrink_in_place_returns_pages(void **state)
         CHECK(a2 - a1 == (g > r ? g - r : 0) && d2 == d1,
               "growing %zu -> %zu moved thread.allocated by %" PRIu64 ", deallocated by %" PRIu64,
               r, g, a2 - a1, d2 - d1);
-        CHECK(ext_check(p, r, 31) == r, "regrowing %zu -> %zu lost the contents", r, g);
+        CHECK(pattern_check(p, r, 31) == r, "regrowing %zu -> %zu lost the contents", r, g);
         CHECK(ext_first_not(p, r, g, 0) == g, "regrowing %zu -> %zu with ZERO: byte %zu is %#x",
               r, g, ext_first_not(p, r, g, 0), p[ext_first_not(p, r, g, 0)]);
         dallocx(p, 0);

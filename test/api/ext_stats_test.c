@@ -123,24 +123,24 @@ static void test_huge_map_purges_excess_dirty(void **state)
         skip();
     unsigned a = ext_new_arena();
     int flags = ext_arena_flags(a);
-    void *pin = mallocx(64 * EXT_KiB, flags), *blocks[24];
+    void *pin = mallocx(64 * KiB, flags), *blocks[24];
     CHECK(pin != NULL, "mallocx failed");
     for (int i = 0; i < 24; i++) {
-        blocks[i] = mallocx(EXT_MiB, flags);
+        blocks[i] = mallocx(MiB, flags);
         CHECK(blocks[i] != NULL, "mallocx failed");
-        memset(blocks[i], 1, EXT_MiB);
+        memset(blocks[i], 1, MiB);
     }
     for (int i = 0; i < 24; i++)
         dallocx(blocks[i], flags);
     ext_refresh();
-    size_t d0 = ctl_size("stats.arenas.%u.pdirty", a) * ext_page();
-    CHECK(d0 >= 20 * EXT_MiB, "arena %u has %zu dirty bytes after freeing 24 MiB", a, d0);
+    size_t d0 = ctl_size("stats.arenas.%u.pdirty", a) * page_size();
+    CHECK(d0 >= 20 * MiB, "arena %u has %zu dirty bytes after freeing 24 MiB", a, d0);
     /* Bigger than any mapping an earlier test may have left in the huge cache. */
-    void *h = mallocx(100 * EXT_MiB, 0);
+    void *h = mallocx(100 * MiB, 0);
     CHECK(h != NULL, "mallocx(100 MiB) failed");
     ext_refresh();
-    size_t dirty = dirty_all_arenas() * ext_page(), active = ctl_size("stats.active");
-    CHECK(dirty <= active / 8 + 64 * EXT_KiB,
+    size_t dirty = dirty_all_arenas() * page_size(), active = ctl_size("stats.active");
+    CHECK(dirty <= active / 8 + 64 * KiB,
           "after a new 100 MiB mapping the arenas keep %zu dirty bytes, %zu active", dirty,
           active);
     dallocx(h, 0);
