@@ -418,7 +418,7 @@ static void *hm_realloc_impl(void *p, size_t size, int flags, const char *func)
     /* Not under valgrind: memcheck cannot move a block's record without redefining its
      * contents, so the block is copied there. */
     if (b.huge && usize > LARGE_MAXCLASS && aligned && alignment <= CHUNK &&
-        FLAGS_ARENA(flags) == 0 && !vg_running()) {
+        FLAGS_ARENA(flags) == 0 && !vg_running() && !huge_cache_fits(usize)) {
         size_t old = b.usize;
         void *q = huge_remap(b.huge, usize);
         if (q) {

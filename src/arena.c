@@ -192,7 +192,10 @@ void arena_decay(arena_t *arena, uint64_t now_ms)
         extent_purge_older(arena, now_ms - ms);
 }
 
-void arena_purge_excess(size_t huge_bytes)
+/* The highest footprint seen by arena_purge_excess, in pages (atomic; a racy maximum). */
+static size_t footprint_mark;
+
+void arena_purge_excess(size_t huge_bytes, size_t cached_bytes, size_t new_bytes)
 {
     if (opt_dirty_decay_ms < 0)
         return;
@@ -205,20 +208,29 @@ void arena_purge_excess(size_t huge_bytes)
             dirty += __atomic_load_n(&a->pa.ndirty, __ATOMIC_RELAXED);
         }
     }
-    if (dirty <= active / DIRTY_EXCESS_DIV)
-        return;
-    size_t want = dirty - active / DIRTY_EXCESS_DIV;
-    for (unsigned i = 0; i < n && want; i++) {
+    size_t need = active + dirty + ((cached_bytes + new_bytes) >> LG_PAGE);
+    size_t mark = __atomic_load_n(&footprint_mark, __ATOMIC_RELAXED);
+    size_t want = 0;
+    if (need > mark && dirty > active / DIRTY_EXCESS_DIV) {
+        want = dirty - active / DIRTY_EXCESS_DIV;
+        if (want > need - mark)
+            want = need - mark;
+    }
+    size_t purged = 0;
+    for (unsigned i = 0; i < n && purged < want; i++) {
         arena_t *a = __atomic_load_n(&arenas[i], __ATOMIC_ACQUIRE);
         if (!a || !__atomic_load_n(&a->pa.ndirty, __ATOMIC_RELAXED))
             continue;
         hm_mutex_lock(&a->lock);
-        size_t before = a->pa.ndirty;
-        extent_purge(a, before > want ? before - want : 0);
-        size_t done = before - a->pa.ndirty;
-        want -= done < want ? done : want;
+        size_t before = a->pa.ndirty, left = want - purged;
+        extent_purge(a, before > left ? before - left : 0);
+        purged += before - a->pa.ndirty < left ? before - a->pa.ndirty : left;
         hm_mutex_unlock(&a->lock);
     }
+    need -= purged;
+    while (need > mark && !__atomic_compare_exchange_n(&footprint_mark, &mark, need, true,
+                                                        __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        ;
 }
 
 void arena_prefork(void)

@@ -47,15 +47,19 @@ void arena_account_large(arena_t *arena, ptrdiff_t bytes, unsigned nmalloc, unsi
 bool arena_resize_large(chunk_t *c, void *p, size_t old_usize, size_t new_usize, bool zero);
 /* Purge dirty pages above the arena's allowance; with all, purge every dirty page. */
 void arena_purge(arena_t *arena, bool all);
-/* About to map a new huge block, with huge_bytes in huge blocks already: if the arenas'
- * dirty pages are more than 1/DIRTY_EXCESS_DIV of everything in use, purge the excess, the
- * oldest of each arena first.  Arena pages cannot serve a huge block, so a program moving
- * from small and large blocks to huge ones would otherwise keep what it freed resident
- * beside the new mappings until it decays (python_workload's big objects: peak RSS 146 ->
- * 97 MiB); under the ratio, recently freed runs stay for reuse (large_bench's).  Called
- * with no arena lock held.  Nothing under dirty_decay_ms:-1. */
+/* About to map a new huge block of new_bytes, with huge_bytes in huge blocks and cached_bytes
+ * in their cache already: keep the new mapping from raising the process's footprint (arena pages in use and
+ * dirty, plus huge mappings) above the highest it has been at such a point.  Arena pages
+ * cannot serve a huge block, so a program moving from small and large blocks to huge ones
+ * would otherwise keep what it freed resident beside the new mappings until it decays
+ * (python_workload's big objects: peak RSS 146 -> 97 MiB).  As much as the mapping would go
+ * over that mark is purged, the oldest dirty runs of each arena first, but never below
+ * 1/DIRTY_EXCESS_DIV of everything in use: a program whose footprint is not growing keeps its
+ * recently freed runs for reuse (realloc_bench's buffers moving between large runs and huge
+ * mappings: purging all the excess on every new mapping cost it 15k page faults, 0.5 s).
+ * Called with no arena lock held.  Nothing under dirty_decay_ms:-1. */
 #define DIRTY_EXCESS_DIV 8
-void arena_purge_excess(size_t huge_bytes);
+void arena_purge_excess(size_t huge_bytes, size_t cached_bytes, size_t new_bytes);
 /* Purge the dirty pages older than dirty_decay_ms at time now_ms (arena lock held). */
 void arena_decay(arena_t *arena, uint64_t now_ms);
 

@@ -200,6 +200,17 @@ void huge_decay(uint64_t cutoff_ms)
     }
 }
 
+bool huge_cache_fits(size_t usize)
+{
+    size_t maplen = ALIGN_UP(usize, PAGE);
+    if (maplen < usize || __atomic_load_n(&cache_bytes, __ATOMIC_RELAXED) < maplen)
+        return false;
+    hm_mutex_lock(&huge_lock);
+    bool fits = cache_best(maplen, CHUNK) != NULL;
+    hm_mutex_unlock(&huge_lock);
+    return fits;
+}
+
 size_t huge_cached_bytes(void) { return __atomic_load_n(&cache_bytes, __ATOMIC_RELAXED); }
 
 void *huge_alloc(struct arena *arena, size_t usize, size_t alignment, bool *zeroed)
@@ -232,7 +243,8 @@ void *huge_alloc(struct arena *arena, size_t usize, size_t alignment, bool *zero
     h = huge_desc_get();
     if (!h)
         return NULL;
-    arena_purge_excess(__atomic_load_n(&huge_allocated, __ATOMIC_RELAXED));
+    arena_purge_excess(__atomic_load_n(&huge_allocated, __ATOMIC_RELAXED),
+                       __atomic_load_n(&cache_bytes, __ATOMIC_RELAXED), maplen);
     void *p = os_map(maplen, alignment);
     if (!p) {
         huge_desc_put(h);

@@ -10,8 +10,12 @@
 /* Bytes of freed mappings kept for reuse: twice the huge bytes in use, at least
  * HUGE_CACHE_MIN.  A program whose working set is big blocks reuses them without faulting them
  * in again (malloc_large_bench), while one with few live huge blocks does not keep tens of MiB
- * of dead ones resident (realloc_bench: peak RSS 68 MiB with a fixed 64 MiB cache, 32 MiB
- * now).  What waits in the cache is still unmapped after dirty_decay_ms.
+ * of dead ones resident (realloc_bench: peak RSS 68 MiB with a fixed 64 MiB cache).  What waits
+ * in the cache is still unmapped after dirty_decay_ms.  The floor is 16 MiB rather than 8: a
+ * program growing a few buffers of 2..4 MiB at a time (realloc_bench's vectors) frees them
+ * faster than 8 MiB holds, and each one unmapped came back as a fresh mapping whose every page
+ * faults in (realloc_bench, with the peak rule of arena_purge_excess: 25.4k -> 10.7k page
+ * faults; peak RSS 26.5 -> 30.6 MiB; jemalloc 6.1k faults and 26.5 MiB, tcmalloc 38 MiB).
  *
  * The cache is a set of address ranges rather than of whole blocks: a request smaller than a
  * cached range takes its first granules and leaves the rest cached (a split, no system call),
@@ -24,7 +28,7 @@
  * GiB unmapped in 2000 rounds, 44 and 0.9 GiB with twice; peak RSS of realloc_bench, frag_bench
  * and cycle_bench unchanged).  Joined ranges may lie in two of the kernel's mappings, where
  * mremap fails: realloc then copies instead. */
-#define HUGE_CACHE_MIN ((size_t)8 << 20)
+#define HUGE_CACHE_MIN ((size_t)16 << 20)
 
 struct arena;
 
@@ -57,6 +61,11 @@ void huge_dalloc(huge_t *h);
 /* Unmap cached mappings freed at or before cutoff_ms (all with UINT64_MAX). */
 void huge_decay(uint64_t cutoff_ms);
 size_t huge_cached_bytes(void);
+/* Could a block of usize bytes (above LARGE_MAXCLASS) be served from the cache now?  realloc
+ * then copies into the cached range, whose pages are resident, rather than moving the block's
+ * pages to a fresh mapping whose added pages all fault in: on this VM a page fault (~8 us)
+ * costs about what copying 100 KiB does. */
+bool huge_cache_fits(size_t usize);
 /* Resize h in place to new_usize (a class above LARGE_MAXCLASS); false when the address
  * space after it is taken (nothing changes then).  With zero, the bytes added read as zero.
  * A shrink to at least half the mapping purges the pages cut off but keeps them mapped (the

@@ -113,18 +113,11 @@ static size_t dirty_all_arenas(void)
     return sum;
 }
 
-/* A program that frees many small and large blocks and then takes huge ones: a new huge
- * mapping while the arenas' dirty pages are more than 1/8 of everything in use purges the
- * excess (arena pages cannot serve a huge block), rather than keeping both resident until
- * the dirty pages decay. */
-static void test_huge_map_purges_excess_dirty(void **state)
+/* Fill 24 MiB of 1 MiB blocks in arena flags's arena, touch them and free them: they become
+ * dirty pages of the arena. */
+static void dirty_24_mib(int flags)
 {
-    if (getenv(EXT_CONF_ENV)) /* the default decay is what is checked */
-        skip();
-    unsigned a = ext_new_arena();
-    int flags = ext_arena_flags(a);
-    void *pin = mallocx(64 * KiB, flags), *blocks[24];
-    CHECK(pin != NULL, "mallocx failed");
+    void *blocks[24];
     for (int i = 0; i < 24; i++) {
         blocks[i] = mallocx(MiB, flags);
         CHECK(blocks[i] != NULL, "mallocx failed");
@@ -132,6 +125,21 @@ static void test_huge_map_purges_excess_dirty(void **state)
     }
     for (int i = 0; i < 24; i++)
         dallocx(blocks[i], flags);
+}
+
+/* A program that frees many small and large blocks and then takes huge ones: a new huge
+ * mapping that takes the footprint to a new peak while the arenas' dirty pages are more than
+ * 1/8 of everything in use purges the excess (arena pages cannot serve a huge block), rather
+ * than keeping both resident until the dirty pages decay. */
+static void test_huge_map_purges_excess_dirty(void **state)
+{
+    if (getenv(EXT_CONF_ENV)) /* the default decay is what is checked */
+        skip();
+    unsigned a = ext_new_arena();
+    int flags = ext_arena_flags(a);
+    void *pin = mallocx(64 * KiB, flags);
+    CHECK(pin != NULL, "mallocx failed");
+    dirty_24_mib(flags);
     ext_refresh();
     size_t d0 = ctl_size("stats.arenas.%u.pdirty", a) * page_size();
     CHECK(d0 >= 20 * MiB, "arena %u has %zu dirty bytes after freeing 24 MiB", a, d0);
@@ -143,6 +151,37 @@ static void test_huge_map_purges_excess_dirty(void **state)
     CHECK(dirty <= active / 8 + 64 * KiB,
           "after a new 100 MiB mapping the arenas keep %zu dirty bytes, %zu active", dirty,
           active);
+    dallocx(h, 0);
+    dallocx(pin, flags);
+}
+
+/* But a new huge mapping that does not take the footprint above its peak (here: after a
+ * 100 MiB block came and went) leaves the dirty pages for the program to reuse: purging them
+ * would only cost page faults when it does. */
+static void test_huge_map_below_peak_keeps_dirty(void **state)
+{
+    if (getenv(EXT_CONF_ENV))
+        skip();
+    unsigned a = ext_new_arena();
+    int flags = ext_arena_flags(a);
+    void *pin = mallocx(64 * KiB, flags);
+    CHECK(pin != NULL, "mallocx failed");
+    dirty_24_mib(flags);
+    void *h = mallocx(100 * MiB, 0); /* the peak */
+    CHECK(h != NULL, "mallocx(100 MiB) failed");
+    dallocx(h, 0);
+    /* Arena 0's purge empties the huge cache too, so the next block is a new mapping. */
+    CHECK(mallctl("arena.0.purge", NULL, NULL, NULL, 0) == 0, "arena.0.purge");
+    dirty_24_mib(flags);
+    ext_refresh();
+    size_t d0 = ctl_size("stats.arenas.%u.pdirty", a) * page_size();
+    CHECK(d0 >= 20 * MiB, "arena %u has %zu dirty bytes after freeing 24 MiB", a, d0);
+    h = mallocx(8 * MiB, 0);
+    CHECK(h != NULL, "mallocx(8 MiB) failed");
+    ext_refresh();
+    size_t d1 = ctl_size("stats.arenas.%u.pdirty", a) * page_size();
+    CHECK(d1 >= d0, "a mapping below the peak purged arena %u's dirty pages: %zu -> %zu bytes", a,
+          d0, d1);
     dallocx(h, 0);
     dallocx(pin, flags);
 }
@@ -630,6 +669,7 @@ int main(void)
         cmocka_unit_test(test_stats_print_json_under_load),
         cmocka_unit_test(test_idle_class_cache_is_collected),
         cmocka_unit_test(test_huge_map_purges_excess_dirty),
+        cmocka_unit_test(test_huge_map_below_peak_keeps_dirty),
     };
     return cmocka_run_group_tests(tests, hold_a_block, release_the_block);
 }

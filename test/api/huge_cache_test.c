@@ -90,6 +90,31 @@ static void test_split_and_join(void **state)
     free(pin);
 }
 
+/* realloc growing a huge block that cannot grow where it is moves it into a cached range (whose
+ * pages are resident) rather than to a fresh mapping whose new pages all fault in. */
+static void test_realloc_moves_into_cached_range(void **state)
+{
+    (void)state;
+    purge_all();
+    void *pin = malloc(hide(24 * MiB));
+    unsigned char *a = malloc(hide(3 * MiB));
+    unsigned char *b = malloc(hide(16 * MiB));
+    CHECK(pin != NULL && a != NULL && b != NULL, "malloc");
+    memset(b, 0x11, 10 * MiB);
+    free(b);
+    for (size_t i = 0; i < 3 * MiB; i += 4096)
+        a[i] = (unsigned char)(i >> 12);
+    unsigned char *q = realloc(a, hide(10 * MiB));
+    CHECK(q != NULL, "realloc(3 MiB -> 10 MiB)");
+    CHECK(q == a || q == b, "realloc(3 MiB -> 10 MiB) = %p: neither grown in place (%p) nor moved "
+          "into the cached range %p", (void *)q, (void *)a, (void *)b);
+    for (size_t i = 0; i < 3 * MiB; i += 4096)
+        CHECK(q[i] == (unsigned char)(i >> 12), "contents lost at %zu", i);
+    memset(q, 0x22, 10 * MiB);
+    free(q);
+    free(pin);
+}
+
 /* arena.<i>.purge unmaps every cached range: stats.mapped drops by what the cache held. */
 static void test_purge_returns_cached_ranges(void **state)
 {
@@ -118,6 +143,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_split_and_join),
+        cmocka_unit_test(test_realloc_moves_into_cached_range),
         cmocka_unit_test(test_purge_returns_cached_ranges),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
