@@ -172,6 +172,16 @@ bool arena_resize_large(chunk_t *c, void *p, size_t old_usize, size_t new_usize,
     return ok;
 }
 
+void *arena_take_chunk(arena_t *arena)
+{
+    if (!arena || !__atomic_load_n(&arena->pa.avail[CHUNK_USABLE_PAGES], __ATOMIC_RELAXED))
+        return NULL;
+    hm_mutex_lock(&arena->lock);
+    chunk_t *c = extent_take_chunk(arena);
+    hm_mutex_unlock(&arena->lock);
+    return c;
+}
+
 /* Freed pages are purged by age (dirty_decay_ms), not by amount: pages a program frees and
  * soon reuses cost no page faults, and pages left idle go back to the kernel within the decay
  * time (from here, the background thread, or any thread's slow path). */

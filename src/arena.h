@@ -45,6 +45,9 @@ void arena_account_large(arena_t *arena, ptrdiff_t bytes, unsigned nmalloc, unsi
 /* Resize the large block p (in chunk c) in place between large classes; false when it cannot
  * grow there.  With zero, the added bytes read as zero. */
 bool arena_resize_large(chunk_t *c, void *p, size_t old_usize, size_t new_usize, bool zero);
+/* A chunk of arena's that is entirely free, taken out of the arena for a huge block; NULL when
+ * it has none.  Takes the arena lock. */
+void *arena_take_chunk(arena_t *arena);
 /* Purge dirty pages above the arena's allowance; with all, purge every dirty page. */
 void arena_purge(arena_t *arena, bool all);
 /* About to map a new huge block of new_bytes, with huge_bytes in huge blocks and cached_bytes

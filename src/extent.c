@@ -178,6 +178,17 @@ void *extent_alloc(struct arena *arena, size_t npages, size_t align_pages, unsig
     return chunk_page_addr(c, pi);
 }
 
+chunk_t *extent_take_chunk(struct arena *arena)
+{
+    pagealloc_t *pa = &arena->pa;
+    run_t *r = pa->avail[CHUNK_USABLE_PAGES];
+    if (!r)
+        return NULL;
+    freerun_remove(pa, r);
+    pa->nchunks--;
+    return chunk_of(r);
+}
+
 /* Free [pi, pi+n) of c: coalesce with free neighbours and file the result as dirty. */
 static void extent_free_pages(struct arena *arena, chunk_t *c, size_t pi, size_t n)
 {

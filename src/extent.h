@@ -38,6 +38,9 @@ typedef struct pagealloc {
  * NULL when the OS is out of memory. */
 void *extent_alloc(struct arena *arena, size_t npages, size_t align_pages, unsigned state,
                    unsigned cls, bool *zeroed);
+/* Take a chunk that is entirely free out of the arena, for a huge block (its pages may be
+ * resident and dirty, its header is no longer one); NULL when there is none. */
+chunk_t *extent_take_chunk(struct arena *arena);
 /* Return the run starting at addr (a slab or large block) to the free runs. */
 void extent_free(struct arena *arena, void *addr);
 /* Grow the large run at addr in place to new_npages pages of class cls, taking the free pages

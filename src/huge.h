@@ -50,7 +50,10 @@ HM_INLINE void *huge_ptr(const huge_t *h) { return (void *)~h->ptr_inv; }
 HM_INLINE void huge_set_ptr(huge_t *h, void *p) { h->ptr_inv = ~(uintptr_t)p; }
 
 /* A block of usize bytes aligned to alignment, or NULL.  *zeroed says whether it is known to
- * be zero (a fresh mapping) rather than a reused one. */
+ * be zero (a fresh mapping) rather than a reused one.  Where it comes from, in order: a cached
+ * range; for a block of at most a chunk, a chunk arena left entirely free (resident pages, and
+ * the footprint does not grow: python_workload 45.5k -> 42.3k page faults, 12 -> 9 fresh huge
+ * mappings); a new mapping (after arena_purge_excess). */
 void *huge_alloc(struct arena *arena, size_t usize, size_t alignment, bool *zeroed);
 /* Free h: its mapping is kept in a bounded cache for reuse (so a program that frees and
  * allocates big blocks in a loop does not fault every page in again) and unmapped once it

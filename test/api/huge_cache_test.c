@@ -115,6 +115,32 @@ static void test_realloc_moves_into_cached_range(void **state)
     free(pin);
 }
 
+/* A huge block no bigger than a chunk takes an arena chunk that is entirely free (its pages are
+ * resident already) before any new mapping. */
+static void test_huge_block_takes_a_free_chunk(void **state)
+{
+    (void)state;
+    unsigned a = 0;
+    size_t len = sizeof(a);
+    CHECK(mallctl("arenas.create", &a, &len, NULL, 0) == 0, "arenas.create");
+    int flags = (int)MALLOCX_ARENA(a) | MALLOCX_TCACHE_NONE;
+    purge_all(); /* no cached range to serve the block instead */
+    unsigned char *big = mallocx(2 * MiB, flags); /* alone in a new chunk of arena a */
+    CHECK(big != NULL, "mallocx(2 MiB)");
+    memset(big, 0x44, 2 * MiB);
+    uintptr_t chunk = (uintptr_t)big & ~(uintptr_t)(4 * MiB - 1);
+    dallocx(big, flags); /* the chunk is entirely free, and dirty */
+    unsigned char *h = mallocx(3 * MiB, flags | MALLOCX_ZERO);
+    CHECK(h != NULL, "mallocx(3 MiB)");
+    CHECK((uintptr_t)h == chunk, "mallocx(3 MiB) = %p, not the free chunk %p", (void *)h,
+          (void *)chunk);
+    for (size_t i = 0; i < 3 * MiB; i += 4096)
+        CHECK(h[i] == 0 && h[i + 4095] == 0, "MALLOCX_ZERO memory is not zero at %zu", i);
+    CHECK(malloc_usable_size(h) >= 3 * MiB, "usable size %zu", malloc_usable_size(h));
+    memset(h, 0x55, 3 * MiB);
+    dallocx(h, flags);
+}
+
 /* arena.<i>.purge unmaps every cached range: stats.mapped drops by what the cache held. */
 static void test_purge_returns_cached_ranges(void **state)
 {
@@ -144,6 +170,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_split_and_join),
         cmocka_unit_test(test_realloc_moves_into_cached_range),
+        cmocka_unit_test(test_huge_block_takes_a_free_chunk),
         cmocka_unit_test(test_purge_returns_cached_ranges),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
