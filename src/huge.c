@@ -244,44 +244,34 @@ void *huge_alloc(struct arena *arena, size_t usize, size_t alignment, bool *zero
     h = huge_desc_get();
     if (!h)
         return NULL;
-    void *p = NULL;
-    if (!guard && maplen <= CHUNK && alignment == CHUNK && (p = arena_take_chunk(arena))) {
-        /* An arena chunk that is entirely free becomes the block's mapping: its pages are
-         * resident already, and the footprint does not grow.  Its granule's entry names the
-         * block from here on (the leaf exists: this cannot fail). */
-        rtree_set_range(p, CHUNK, (uintptr_t)h | RTREE_HUGE);
-        vg_root_again(p, CHUNK_HDR_PAGES << LG_PAGE);
-        huge_set_ptr(h, p);
-        h->usize = usize;
-        h->maplen = CHUNK;
-        h->cached = false;
+    /* An arena chunk that is entirely free can be the block's mapping: its pages are resident
+     * already, and the footprint does not grow. */
+    void *p = !guard && maplen <= CHUNK && alignment == CHUNK ? arena_take_chunk(arena) : NULL;
+    if (p) {
+        maplen = CHUNK;
         *zeroed = false;
+        vg_root_again(p, CHUNK_HDR_PAGES << LG_PAGE);
     } else {
         arena_purge_excess(__atomic_load_n(&huge_allocated, __ATOMIC_RELAXED),
                            __atomic_load_n(&cache_bytes, __ATOMIC_RELAXED), maplen);
         p = os_map(maplen, alignment);
-    }
-    if (!p) {
-        huge_desc_put(h);
-        return NULL;
-    }
-    if (!*zeroed)
-        goto registered;
-    if (guard && !os_guard((char *)p + maplen - guard, guard)) {
-        os_unmap(p, maplen);
-        huge_desc_put(h);
-        return NULL;
+        if (!p || (guard && !os_guard((char *)p + maplen - guard, guard))) {
+            if (p)
+                os_unmap(p, maplen);
+            huge_desc_put(h);
+            return NULL;
+        }
     }
     huge_set_ptr(h, p);
     h->usize = usize;
     h->maplen = maplen;
     h->cached = false;
+    /* A taken chunk's granule has its leaf already: this cannot fail for it. */
     if (!rtree_set_range(p, maplen, (uintptr_t)h | RTREE_HUGE)) {
         os_unmap(p, maplen);
         huge_desc_put(h);
         return NULL;
     }
-registered:
     h->arena = arena;
     arena_account_large(arena, (ptrdiff_t)usize, 1, 0);
     __atomic_add_fetch(&huge_allocated, usize, __ATOMIC_RELAXED);

@@ -127,6 +127,17 @@ static void dirty_24_mib(int flags)
         dallocx(blocks[i], flags);
 }
 
+/* A new arena with one small block pinning its first chunk and 24 MiB of dirty pages. */
+static unsigned arena_with_dirty_pages(int *flags, void **pin)
+{
+    unsigned a = ext_new_arena();
+    *flags = ext_arena_flags(a);
+    *pin = mallocx(64 * KiB, *flags);
+    CHECK(*pin != NULL, "mallocx failed");
+    dirty_24_mib(*flags);
+    return a;
+}
+
 /* A program that frees many small and large blocks and then takes huge ones: a new huge
  * mapping that takes the footprint to a new peak while the arenas' dirty pages are more than
  * 1/8 of everything in use purges the excess (arena pages cannot serve a huge block), rather
@@ -135,11 +146,9 @@ static void test_huge_map_purges_excess_dirty(void **state)
 {
     if (getenv(EXT_CONF_ENV)) /* the default decay is what is checked */
         skip();
-    unsigned a = ext_new_arena();
-    int flags = ext_arena_flags(a);
-    void *pin = mallocx(64 * KiB, flags);
-    CHECK(pin != NULL, "mallocx failed");
-    dirty_24_mib(flags);
+    int flags;
+    void *pin;
+    unsigned a = arena_with_dirty_pages(&flags, &pin);
     ext_refresh();
     size_t d0 = ctl_size("stats.arenas.%u.pdirty", a) * page_size();
     CHECK(d0 >= 20 * MiB, "arena %u has %zu dirty bytes after freeing 24 MiB", a, d0);
@@ -162,11 +171,9 @@ static void test_huge_map_below_peak_keeps_dirty(void **state)
 {
     if (getenv(EXT_CONF_ENV))
         skip();
-    unsigned a = ext_new_arena();
-    int flags = ext_arena_flags(a);
-    void *pin = mallocx(64 * KiB, flags);
-    CHECK(pin != NULL, "mallocx failed");
-    dirty_24_mib(flags);
+    int flags;
+    void *pin;
+    unsigned a = arena_with_dirty_pages(&flags, &pin);
     void *h = mallocx(100 * MiB, 0); /* the peak */
     CHECK(h != NULL, "mallocx(100 MiB) failed");
     dallocx(h, 0);
