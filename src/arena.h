@@ -51,8 +51,8 @@ void *arena_take_chunk(arena_t *arena);
 /* Purge dirty pages above the arena's allowance; with all, purge every dirty page. */
 void arena_purge(arena_t *arena, bool all);
 /* About to map a new huge block of new_bytes, with huge_bytes in huge blocks and cached_bytes
- * in their cache already: keep the new mapping from raising the process's footprint (arena pages in use and
- * dirty, plus huge mappings) above the highest it has been at such a point.  Arena pages
+ * in their cache already: keep the new mapping from raising the process's footprint (arena
+ * pages in use and dirty, plus huge mappings) above the highest it has been at such a point.  Arena pages
  * cannot serve a huge block, so a program moving from small and large blocks to huge ones
  * would otherwise keep what it freed resident beside the new mappings until it decays
  * (python_workload's big objects: peak RSS 146 -> 97 MiB).  As much as the mapping would go
