@@ -86,7 +86,9 @@ static void block_find(const void *p, block_t *b, const char *func, const char *
         *b = (block_t){c, NULL, cls, false, (size_t)c->runs[pi].npages << LG_PAGE};
         return;
     }
-    if (state == PM_FREE)
+    /* A chunk made of a freed huge block's memory: its start was that block's. */
+    if (state == PM_FREE || (state == PM_HEADER && pi == 0 && !((uintptr_t)p & PAGE_MASK) &&
+                             cls == PM_HDR_WAS_HUGE))
         hm_fatal(func, freed_msg, p);
     hm_fatal(func, "invalid pointer (not allocated by hmalloc)", p);
 }

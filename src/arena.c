@@ -172,14 +172,48 @@ bool arena_resize_large(chunk_t *c, void *p, size_t old_usize, size_t new_usize,
     return ok;
 }
 
+bool arena_has_free_chunk(arena_t *arena)
+{
+    return arena && __atomic_load_n(&arena->pa.avail[CHUNK_USABLE_PAGES], __ATOMIC_RELAXED);
+}
+
 void *arena_take_chunk(arena_t *arena)
 {
-    if (!arena || !__atomic_load_n(&arena->pa.avail[CHUNK_USABLE_PAGES], __ATOMIC_RELAXED))
+    if (!arena_has_free_chunk(arena))
         return NULL;
     hm_mutex_lock(&arena->lock);
     chunk_t *c = extent_take_chunk(arena);
     hm_mutex_unlock(&arena->lock);
     return c;
+}
+
+chunk_t *arena_steal_chunk(arena_t *self)
+{
+    unsigned n = __atomic_load_n(&narenas_total, __ATOMIC_ACQUIRE);
+    for (unsigned i = 0; i < n; i++) {
+        arena_t *a = __atomic_load_n(&arenas[i], __ATOMIC_ACQUIRE);
+        if (a == self || !arena_has_free_chunk(a) || !hm_mutex_trylock(&a->lock))
+            continue;
+        chunk_t *c = extent_take_chunk(a);
+        hm_mutex_unlock(&a->lock);
+        if (c) {
+            vg_root_again(c, CHUNK_HDR_PAGES << LG_PAGE); /* registered anew */
+            return c;
+        }
+    }
+    return NULL;
+}
+
+bool arena_adopt_chunk(arena_t *arena, void *addr)
+{
+    hm_mutex_lock(&arena->lock);
+    chunk_t *c = NULL;
+    if (arena->pa.ndirty + CHUNK_USABLE_PAGES <= arena->pa.nactive)
+        c = chunk_adopt(addr, arena);
+    if (c)
+        extent_add_chunk(arena, c, true);
+    hm_mutex_unlock(&arena->lock);
+    return c != NULL;
 }
 
 /* Freed pages are purged by age (dirty_decay_ms), not by amount: pages a program frees and

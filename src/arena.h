@@ -48,6 +48,19 @@ bool arena_resize_large(chunk_t *c, void *p, size_t old_usize, size_t new_usize,
 /* A chunk of arena's that is entirely free, taken out of the arena for a huge block; NULL when
  * it has none.  Takes the arena lock. */
 void *arena_take_chunk(arena_t *arena);
+/* Whether arena has such a chunk now (a racy hint, without the lock). */
+bool arena_has_free_chunk(arena_t *arena);
+/* A chunk another arena than self left entirely free, taken out of it for self's page
+ * allocator (its pages may be resident; the caller registers it again); NULL when none is
+ * free.  Called with self's lock held: the other arenas' locks are only tried, never waited
+ * for (they are not ordered among themselves). */
+chunk_t *arena_steal_chunk(arena_t *self);
+/* Give arena the chunk-aligned CHUNK bytes at addr (from a freed huge block: resident pages,
+ * old bytes) as a chunk that is entirely free and dirty, purged by age like any dirty run.
+ * False (nothing changed) when the arena's dirty pages would then outnumber its pages in use
+ * (a program freeing big blocks gets its memory back at once, not after the decay time), or
+ * the chunk cannot be registered.  Takes the arena lock. */
+bool arena_adopt_chunk(arena_t *arena, void *addr);
 /* Purge dirty pages above the arena's allowance; with all, purge every dirty page. */
 void arena_purge(arena_t *arena, bool all);
 /* About to map a new huge block of new_bytes, with huge_bytes in huge blocks and cached_bytes

@@ -1,11 +1,15 @@
 /* chunk.c: mapping, registering, retaining and unmapping arena chunks (see chunk.h). */
 #include "chunk.h"
+#include "arena.h"
 #include "base.h"
 #include "conf.h"
+#include "huge.h"
 #include "lock.h"
 #include "os.h"
 #include "rtree.h"
 #include "valgrind.h"
+
+#include <string.h>
 
 /* Retained chunks: address ranges kept (purged) for reuse, newest first, so a program whose
  * heap shrinks and grows back gets the same addresses without mmap/munmap.  Their headers
@@ -58,23 +62,50 @@ static bool retained_push(chunk_t *c)
     return true;
 }
 
-chunk_t *chunk_create(struct arena *arena)
+/* Register c as arena's chunk and lay out its header.  A dirty range's header holds old bytes,
+ * which must read as zero (every page past the header PM_FREE). */
+static bool chunk_register(chunk_t *c, struct arena *arena, bool dirty, bool was_huge)
 {
-    chunk_t *c = retained_pop();
-    if (!c && !(c = os_map(CHUNK, CHUNK)))
-        return NULL;
-    if (!rtree_set_range(c, CHUNK, (uintptr_t)c)) {
-        os_unmap(c, CHUNK);
-        return NULL;
+    if (!rtree_set_range(c, CHUNK, (uintptr_t)c))
+        return false;
+    if (dirty) {
+        vg_mem_undefined(c, CHUNK_HDR_PAGES << LG_PAGE);
+        memset(c, 0, CHUNK_HDR_PAGES << LG_PAGE);
     }
     c->arena = arena;
     for (size_t i = 0; i < CHUNK_HDR_PAGES; i++)
         c->pagemap[i] = pm_make(PM_HEADER, 0, 0);
-    /* Pages past the header read as PM_FREE (zero) already: fresh mappings are zero, and so
-     * are retained ones (purged with MADV_DONTNEED). */
+    if (was_huge) /* a free of its start is a huge block's double free */
+        c->pagemap[0] = pm_make(PM_HEADER, 0, PM_HDR_WAS_HUGE);
+    /* Pages past the header read as PM_FREE (zero) now: fresh mappings are zero, and so are
+     * retained ones (purged with MADV_DONTNEED). */
     vg_not_a_root(c, CHUNK_HDR_PAGES << LG_PAGE);
     vg_mem_noaccess(chunk_page_addr(c, CHUNK_HDR_PAGES), CHUNK - (CHUNK_HDR_PAGES << LG_PAGE));
+    return true;
+}
+
+chunk_t *chunk_create(struct arena *arena, bool *dirty)
+{
+    chunk_t *c = huge_cache_take_chunk();
+    bool was_huge = c != NULL;
+    if (!c)
+        c = arena_steal_chunk(arena);
+    *dirty = c != NULL;
+    if (!c)
+        c = retained_pop();
+    if (!c && !(c = os_map(CHUNK, CHUNK)))
+        return NULL;
+    if (!chunk_register(c, arena, *dirty, was_huge)) {
+        os_unmap(c, CHUNK);
+        return NULL;
+    }
     return c;
+}
+
+chunk_t *chunk_adopt(void *addr, struct arena *arena)
+{
+    chunk_t *c = addr;
+    return chunk_register(c, arena, true, true) ? c : NULL;
 }
 
 void chunk_release(chunk_t *c)

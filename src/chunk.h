@@ -32,6 +32,8 @@ struct arena;
 #define PM_SMALL_BIT (PM_SMALL << PM_STATE_SHIFT)
 #define PM_POFF_SHIFT LG_PAGE /* (pm & ~PAGE_MASK) is the page's byte offset in its run */
 #define PM_CLS_MASK 0xffu
+/* The class field of a chunk's first page when the chunk was a huge block's memory before. */
+#define PM_HDR_WAS_HUGE 1u
 
 /* Free-run flags.  Neither DIRTY nor LAZY: every page reads as zero (fresh, or purged with
  * MADV_DONTNEED).  DIRTY wins over LAZY when runs coalesce. */
@@ -79,10 +81,15 @@ HM_INLINE uintptr_t pm_run_offset(uint32_t pm, const void *p)
 }
 HM_INLINE unsigned pm_cls(uint32_t pm) { return pm & PM_CLS_MASK; }
 
-/* A chunk for arena, registered in the chunk map: a retained one if any, else a new mapping;
- * NULL when out of memory.  Its usable pages are one clean (zero) free run starting at page
- * CHUNK_HDR_PAGES. */
-chunk_t *chunk_create(struct arena *arena);
+/* A chunk for arena, registered in the chunk map, from (in order) a cached huge range or a
+ * chunk another arena left entirely free (pages resident: *dirty is true), a retained chunk,
+ * or a new mapping; NULL when out of memory.
+ * Its usable pages are one free run starting at page CHUNK_HDR_PAGES, zero unless *dirty. */
+chunk_t *chunk_create(struct arena *arena, bool *dirty);
+/* Make the chunk-aligned CHUNK bytes at addr (hmalloc's mapping, no longer anything else,
+ * pages possibly resident and dirty) a chunk of arena's, as chunk_create does; NULL (nothing
+ * changed) when the chunk map could not take it. */
+chunk_t *chunk_adopt(void *addr, struct arena *arena);
 /* A chunk no arena uses any more (no lock needed: nothing points into it): with retain:true its
  * pages are purged (MADV_DONTNEED, whatever opt.purge says, so that RSS drops and the header
  * reads as zero when it is reused) and its address range kept for the next chunk_create;

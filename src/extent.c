@@ -135,6 +135,14 @@ static run_t *avail_best_fit(pagealloc_t *pa, size_t n)
     return pa->avail[(w << 6) + (size_t)__builtin_ctzll(bits)];
 }
 
+run_t *extent_add_chunk(struct arena *arena, chunk_t *c, bool dirty)
+{
+    pagealloc_t *pa = &arena->pa;
+    pa->nchunks++;
+    return freerun_insert(pa, c, CHUNK_HDR_PAGES, CHUNK_USABLE_PAGES, dirty ? RUN_DIRTY : 0,
+                          dirty ? arena_clock_now() : 0);
+}
+
 void *extent_alloc(struct arena *arena, size_t npages, size_t align_pages, unsigned state,
                    unsigned cls, bool *zeroed)
 {
@@ -144,11 +152,11 @@ void *extent_alloc(struct arena *arena, size_t npages, size_t align_pages, unsig
         return NULL;
     run_t *r = avail_best_fit(pa, need);
     if (!r) {
-        chunk_t *c = chunk_create(arena);
+        bool dirty;
+        chunk_t *c = chunk_create(arena, &dirty);
         if (!c)
             return NULL;
-        pa->nchunks++;
-        r = freerun_insert(pa, c, CHUNK_HDR_PAGES, CHUNK_USABLE_PAGES, 0, 0);
+        r = extent_add_chunk(arena, c, dirty);
     }
     chunk_t *c = chunk_of(r);
     size_t start = (size_t)(r - c->runs), len = r->npages;

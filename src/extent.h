@@ -41,6 +41,8 @@ void *extent_alloc(struct arena *arena, size_t npages, size_t align_pages, unsig
 /* Take a chunk that is entirely free out of the arena, for a huge block (its pages may be
  * resident and dirty, its header is no longer one); NULL when there is none. */
 chunk_t *extent_take_chunk(struct arena *arena);
+/* File the usable pages of c (new to the arena, registered) as one free run, dirty or zero. */
+run_t *extent_add_chunk(struct arena *arena, chunk_t *c, bool dirty);
 /* Return the run starting at addr (a slab or large block) to the free runs. */
 void extent_free(struct arena *arena, void *addr);
 /* Grow the large run at addr in place to new_npages pages of class cls, taking the free pages

@@ -4,6 +4,7 @@
 #define HM_LOCK_H
 
 #include <pthread.h>
+#include <stdbool.h>
 
 typedef struct hm_mutex {
     pthread_mutex_t m;
@@ -22,5 +23,7 @@ static inline void hm_mutex_init(hm_mutex_t *l)
 }
 static inline void hm_mutex_lock(hm_mutex_t *l) { pthread_mutex_lock(&l->m); }
 static inline void hm_mutex_unlock(hm_mutex_t *l) { pthread_mutex_unlock(&l->m); }
+/* Take l if no one holds it (for a lock outside the usual order): true if taken. */
+static inline bool hm_mutex_trylock(hm_mutex_t *l) { return pthread_mutex_trylock(&l->m) == 0; }
 
 #endif

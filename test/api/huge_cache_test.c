@@ -6,7 +6,9 @@
  * system (stats.mapped drops by it). */
 #include <malloc.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 
 #include <hmalloc.h>
 
@@ -40,6 +42,14 @@ static void refresh(void)
 static void purge_all(void)
 {
     CHECK(mallctl("arena.0.purge", NULL, NULL, NULL, 0) == 0, "arena.0.purge");
+}
+
+/* Flags for mallocx in a new arena, without the thread cache; its index goes to *ind. */
+static int new_arena(unsigned *ind)
+{
+    size_t len = sizeof(*ind);
+    CHECK(mallctl("arenas.create", ind, &len, NULL, 0) == 0, "arenas.create");
+    return (int)MALLOCX_ARENA(*ind) | MALLOCX_TCACHE_NONE;
 }
 
 /* A cached range serves a smaller block from its start, and the rest of it the next one. */
@@ -121,9 +131,7 @@ static void test_huge_block_takes_a_free_chunk(void **state)
 {
     (void)state;
     unsigned a = 0;
-    size_t len = sizeof(a);
-    CHECK(mallctl("arenas.create", &a, &len, NULL, 0) == 0, "arenas.create");
-    int flags = (int)MALLOCX_ARENA(a) | MALLOCX_TCACHE_NONE;
+    int flags = new_arena(&a);
     purge_all(); /* no cached range to serve the block instead */
     unsigned char *big = mallocx(2 * MiB, flags); /* alone in a new chunk of arena a */
     CHECK(big != NULL, "mallocx(2 MiB)");
@@ -139,6 +147,123 @@ static void test_huge_block_takes_a_free_chunk(void **state)
     CHECK(malloc_usable_size(h) >= 3 * MiB, "usable size %zu", malloc_usable_size(h));
     memset(h, 0x55, 3 * MiB);
     dallocx(h, flags);
+}
+
+/* Pages of [p, p + len) the kernel has resident. */
+static size_t resident_pages(const void *p, size_t len)
+{
+    static unsigned char vec[64 * MiB / 4096];
+    CHECK(len <= sizeof(vec) * 4096, "resident_pages: %zu bytes", len);
+    CHECK(mincore((void *)p, len, vec) == 0, "mincore");
+    size_t n = 0;
+    for (size_t i = 0; i < len / 4096; i++)
+        n += vec[i] & 1;
+    return n;
+}
+
+/* A huge block of several chunks is made of chunks its arena left entirely free, moved into
+ * place with their pages: they are resident before the program touches the block, where a
+ * fresh mapping has none. */
+static void test_huge_block_moves_free_chunks(void **state)
+{
+    (void)state;
+    unsigned a = 0;
+    int flags = new_arena(&a);
+    purge_all(); /* no cached range to serve the block instead */
+    /* Two 2 MiB blocks cannot share a chunk (its header takes some pages): two chunks. */
+    unsigned char *b1 = mallocx(2 * MiB, flags), *b2 = mallocx(2 * MiB, flags);
+    CHECK(b1 != NULL && b2 != NULL, "mallocx(2 MiB)");
+    memset(b1, 0x44, 2 * MiB);
+    memset(b2, 0x44, 2 * MiB);
+    dallocx(b1, flags); /* both chunks are entirely free, and dirty */
+    dallocx(b2, flags);
+    unsigned char *h = mallocx(6 * MiB, flags | MALLOCX_ZERO);
+    CHECK(h != NULL, "mallocx(6 MiB)");
+    size_t resident = resident_pages(h, 6 * MiB);
+    CHECK(resident >= 2 * MiB / 4096, "%zu of the block's pages resident: no free chunk moved",
+          resident);
+    for (size_t i = 0; i < 6 * MiB; i += 4096)
+        CHECK(h[i] == 0 && h[i + 4095] == 0, "MALLOCX_ZERO memory is not zero at %zu", i);
+    CHECK(malloc_usable_size(h) >= 6 * MiB, "usable size %zu", malloc_usable_size(h));
+    memset(h, 0x55, 6 * MiB);
+    unsigned char *g = rallocx(h, 7 * MiB, flags); /* grows into its slack, or moves */
+    CHECK(g != NULL && g[0] == 0x55 && g[6 * MiB - 1] == 0x55, "rallocx(7 MiB)");
+    dallocx(g, flags);
+}
+
+static void purge_every_arena(void)
+{
+    char name[64];
+    snprintf(name, sizeof(name), "arena.%u.purge", (unsigned)MALLCTL_ARENAS_ALL);
+    CHECK(mallctl(name, NULL, NULL, NULL, 0) == 0, "%s", name);
+}
+
+/* Memory a freed huge block held serves the program's later slabs and large blocks with its
+ * pages still resident: a range the cache evicts gives its chunks to its arena (while that
+ * arena has more pages in use than free), and a cached range, or a chunk another arena left
+ * entirely free, becomes a chunk of any arena before anything is mapped afresh. */
+static void test_freed_huge_memory_serves_arena_blocks(void **state)
+{
+    (void)state;
+    unsigned a = 0, b = 0;
+    int flags = new_arena(&a);
+    purge_every_arena(); /* no free chunk anywhere, no cached range */
+    void *live[4]; /* 8 MiB in use in arena a, one block per chunk */
+    for (int i = 0; i < 4; i++)
+        CHECK((live[i] = mallocx(2 * MiB, flags)) != NULL, "mallocx(2 MiB)");
+    /* Three 6 MiB blocks (their ranges cannot join: each starts on a 4 MiB boundary); once
+     * none is live, the cache keeps 16 MiB, so freeing the third evicts the first. */
+    unsigned char *h[3];
+    for (int i = 0; i < 3; i++) {
+        CHECK((h[i] = mallocx(6 * MiB, flags)) != NULL, "mallocx(6 MiB)");
+        memset(h[i], 0x66, 6 * MiB);
+    }
+    for (int i = 0; i < 3; i++)
+        dallocx(h[i], flags);
+    refresh();
+    char name[64];
+    snprintf(name, sizeof(name), "stats.arenas.%u.pdirty", a);
+    size_t pdirty = read_size(name);
+    CHECK(pdirty >= MiB / 4096, "arena %u has %zu dirty pages: no chunk of the evicted range",
+          a, pdirty);
+    unsigned char *l = mallocx(2 * MiB, flags);
+    CHECK(l != NULL, "mallocx(2 MiB)");
+    size_t resident = resident_pages(l, 2 * MiB);
+    CHECK(resident >= MiB / 4096, "%zu of 512 pages resident: the evicted range's chunk went",
+          resident);
+    memset(l, 0x77, 2 * MiB);
+    dallocx(l, flags);
+    for (int i = 0; i < 4; i++)
+        dallocx(live[i], flags);
+
+    unsigned char *g;
+    purge_every_arena();
+    g = mallocx(8 * MiB, flags); /* cached when freed */
+    CHECK(g != NULL, "mallocx(8 MiB)");
+    memset(g, 0x66, 8 * MiB);
+    dallocx(g, flags);
+    int flags_b = new_arena(&b);
+    l = mallocx(2 * MiB, flags_b);
+    CHECK(l != NULL, "mallocx(2 MiB) in a new arena");
+    resident = resident_pages(l, 2 * MiB);
+    CHECK(resident >= MiB / 4096, "%zu of 512 pages resident: the cached range was not used",
+          resident);
+    memset(l, 0x77, 2 * MiB);
+    dallocx(l, flags_b);
+
+    /* And a chunk another arena left entirely free, before a fresh one. */
+    purge_every_arena();
+    g = mallocx(2 * MiB, flags); /* alone in a new chunk of arena a */
+    CHECK(g != NULL, "mallocx(2 MiB)");
+    memset(g, 0x66, 2 * MiB);
+    dallocx(g, flags);
+    flags_b = new_arena(&b);
+    l = mallocx(2 * MiB, flags_b);
+    CHECK(l != NULL, "mallocx(2 MiB) in another new arena");
+    resident = resident_pages(l, 2 * MiB);
+    CHECK(resident >= MiB / 4096, "%zu of 512 pages resident: arena %u's free chunk not used",
+          resident, a);
+    dallocx(l, flags_b);
 }
 
 /* arena.<i>.purge unmaps every cached range: stats.mapped drops by what the cache held. */
@@ -171,6 +296,8 @@ int main(void)
         cmocka_unit_test(test_split_and_join),
         cmocka_unit_test(test_realloc_moves_into_cached_range),
         cmocka_unit_test(test_huge_block_takes_a_free_chunk),
+        cmocka_unit_test(test_huge_block_moves_free_chunks),
+        cmocka_unit_test(test_freed_huge_memory_serves_arena_blocks),
         cmocka_unit_test(test_purge_returns_cached_ranges),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
