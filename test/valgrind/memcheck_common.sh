@@ -82,6 +82,17 @@ fi
 note "$kind: clean run: no errors, no leaks"
 
 run errors
+# A word outside hmalloc can happen to point into the leaked huge block, and memcheck then
+# calls it "possibly lost": valgrind puts the block at 0x5000000 (84 million), and ld.so keeps
+# a count of the CPU cycles its start-up took (85-87 million under valgrind here, more on a
+# loaded machine) in relocate_time (found with memcheck's who_points_at; 1 run in about 50
+# with two at once, 2 of 3 tests in one CI run).  The count differs from run to run; a
+# reference in hmalloc's metadata would not, so up to two more runs tell them apart.
+for again in 1 2; do
+	grep -q "6,291,456 bytes in 1 blocks are possibly lost" "$work/errors.log" || break
+	note "$kind: the huge block is only possibly lost: running again"
+	run errors
+done
 [ "$rc" = 3 ] || { cat "$work/errors.log" >&2; fail "$kind: exit status $rc, not valgrind's 3"; }
 expect_error "Invalid read of size 1" read_after_free
 expect_error "Invalid read of size 1" read_after_realloc_move
