@@ -239,10 +239,10 @@ void arena_decay(arena_t *arena, uint64_t now_ms)
 /* The highest footprint seen by arena_purge_excess, in pages (atomic; a racy maximum). */
 static size_t footprint_mark;
 
-void arena_purge_excess(size_t huge_bytes, size_t cached_bytes, size_t new_bytes)
+/* The pages arena_purge_excess would purge; *need is the footprint with the new mapping. */
+static size_t excess_pages(size_t huge_bytes, size_t cached_bytes, size_t new_bytes,
+                           size_t *need)
 {
-    if (opt_dirty_decay_ms < 0)
-        return;
     unsigned n = __atomic_load_n(&narenas_total, __ATOMIC_ACQUIRE);
     size_t active = huge_bytes >> LG_PAGE, dirty = 0;
     for (unsigned i = 0; i < n; i++) {
@@ -252,14 +252,30 @@ void arena_purge_excess(size_t huge_bytes, size_t cached_bytes, size_t new_bytes
             dirty += __atomic_load_n(&a->pa.ndirty, __ATOMIC_RELAXED);
         }
     }
-    size_t need = active + dirty + ((cached_bytes + new_bytes) >> LG_PAGE);
+    *need = active + dirty + ((cached_bytes + new_bytes) >> LG_PAGE);
     size_t mark = __atomic_load_n(&footprint_mark, __ATOMIC_RELAXED);
     size_t want = 0;
-    if (need > mark && dirty > active / DIRTY_EXCESS_DIV) {
+    if (*need > mark && dirty > active / DIRTY_EXCESS_DIV) {
         want = dirty - active / DIRTY_EXCESS_DIV;
-        if (want > need - mark)
-            want = need - mark;
+        if (want > *need - mark)
+            want = *need - mark;
     }
+    return want;
+}
+
+size_t arena_excess_pages(size_t huge_bytes, size_t cached_bytes, size_t new_bytes)
+{
+    size_t need;
+    return opt_dirty_decay_ms < 0 ? 0 : excess_pages(huge_bytes, cached_bytes, new_bytes, &need);
+}
+
+void arena_purge_excess(size_t huge_bytes, size_t cached_bytes, size_t new_bytes)
+{
+    if (opt_dirty_decay_ms < 0)
+        return;
+    unsigned n = __atomic_load_n(&narenas_total, __ATOMIC_ACQUIRE);
+    size_t need, want = excess_pages(huge_bytes, cached_bytes, new_bytes, &need);
+    size_t mark = __atomic_load_n(&footprint_mark, __ATOMIC_RELAXED);
     size_t purged = 0;
     for (unsigned i = 0; i < n && purged < want; i++) {
         arena_t *a = __atomic_load_n(&arenas[i], __ATOMIC_ACQUIRE);

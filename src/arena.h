@@ -76,6 +76,8 @@ void arena_purge(arena_t *arena, bool all);
  * Called with no arena lock held.  Nothing under dirty_decay_ms:-1. */
 #define DIRTY_EXCESS_DIV 8
 void arena_purge_excess(size_t huge_bytes, size_t cached_bytes, size_t new_bytes);
+/* How many dirty pages arena_purge_excess would purge for these figures (0 if none). */
+size_t arena_excess_pages(size_t huge_bytes, size_t cached_bytes, size_t new_bytes);
 /* Purge the dirty pages older than dirty_decay_ms at time now_ms (arena lock held). */
 void arena_decay(arena_t *arena, uint64_t now_ms);
 

@@ -81,9 +81,11 @@ HM_INLINE uintptr_t pm_run_offset(uint32_t pm, const void *p)
 }
 HM_INLINE unsigned pm_cls(uint32_t pm) { return pm & PM_CLS_MASK; }
 
-/* A chunk for arena, registered in the chunk map, from (in order) a cached huge range or a
- * chunk another arena left entirely free (pages resident: *dirty is true), a retained chunk,
- * or a new mapping; NULL when out of memory.
+/* A chunk for arena, registered in the chunk map, from (in order) a chunk another arena left
+ * entirely free (pages resident: *dirty is true), a retained chunk, or a new mapping; NULL
+ * when out of memory.  Not from the cache of huge ranges: a chunk there takes the address
+ * space a huge block next to it could grow into, and realloc then copies (realloc_bench 7%
+ * slower, the same page faults).
  * Its usable pages are one free run starting at page CHUNK_HDR_PAGES, zero unless *dirty. */
 chunk_t *chunk_create(struct arena *arena, bool *dirty);
 /* Make the chunk-aligned CHUNK bytes at addr (hmalloc's mapping, no longer anything else,

@@ -212,24 +212,6 @@ static void huge_release(huge_t *h)
     huge_unmap(h);
 }
 
-void *huge_cache_take_chunk(void)
-{
-    if (__atomic_load_n(&cache_bytes, __ATOMIC_RELAXED) < CHUNK || vg_running())
-        return NULL;
-    huge_t *h = cache_take(CHUNK, CHUNK);
-    if (!h)
-        return NULL;
-    char *p = huge_ptr(h);
-    if (h->maplen > CHUNK) { /* there was no descriptor for the rest: it goes */
-        rtree_set_range(p + CHUNK, h->maplen - CHUNK, 0);
-        os_unmap(p + CHUNK, h->maplen - CHUNK);
-    }
-    /* Until the caller registers the chunk (h is recycled now). */
-    rtree_set_range(p, CHUNK, (uintptr_t)p | RTREE_FREED);
-    huge_desc_put(h);
-    return p;
-}
-
 void huge_decay(uint64_t cutoff_ms)
 {
     for (;;) {
@@ -283,11 +265,22 @@ static void *huge_map_free_chunks(arena_t *arena, size_t *maplen)
     size_t len = ALIGN_UP(*maplen, CHUNK);
     if (len < *maplen || vg_running() || !arena_has_free_chunk(arena))
         return NULL;
+    /* Only chunks the new mapping would make arena_purge_excess purge anyway: a free chunk
+     * that stays serves the arena's next slabs and large blocks with its pages resident, and
+     * a block that is not written all over gains little from resident pages (large_bench,
+     * moving every free chunk: 20.1k -> 22.4k page faults, 10% slower). */
+    size_t most = arena_excess_pages(__atomic_load_n(&huge_allocated, __ATOMIC_RELAXED),
+                                     __atomic_load_n(&cache_bytes, __ATOMIC_RELAXED), *maplen) /
+                  CHUNK_USABLE_PAGES * CHUNK;
+    if (most > len)
+        most = len;
+    if (!most)
+        return NULL;
     char *q = os_map(len, CHUNK);
     if (!q)
         return NULL;
     size_t moved = 0;
-    while (moved < len) {
+    while (moved < most) {
         chunk_t *c = arena_take_chunk(arena);
         if (!c)
             break;

@@ -54,7 +54,7 @@ HM_INLINE void huge_set_ptr(huge_t *h, void *p) { h->ptr_inv = ~(uintptr_t)p; }
  * range; chunks arena left entirely free (resident pages, and the footprint does not grow):
  * one in place for a block of at most a chunk, else moved into a new reservation with mremap
  * (see huge_map_free_chunks); a new mapping (after arena_purge_excess).  A freed block's
- * memory goes back the other way: see huge_dalloc and chunk_create. */
+ * memory can go back the other way: see huge_dalloc. */
 void *huge_alloc(struct arena *arena, size_t usize, size_t alignment, bool *zeroed);
 /* Free h: its mapping is kept in a bounded cache for reuse (so a program that frees and
  * allocates big blocks in a loop does not fault every page in again) and unmapped once it
@@ -67,9 +67,6 @@ void huge_dalloc(huge_t *h);
 /* Unmap cached mappings freed at or before cutoff_ms (all with UINT64_MAX). */
 void huge_decay(uint64_t cutoff_ms);
 size_t huge_cached_bytes(void);
-/* The first CHUNK bytes of a cached range, taken out of the cache for an arena chunk (pages
- * resident, old bytes; the caller registers it); NULL when no cached range is that long. */
-void *huge_cache_take_chunk(void);
 /* Could a block of usize bytes (above LARGE_MAXCLASS) be served from the cache now?  realloc
  * then copies into the cached range, whose pages are resident, rather than moving the block's
  * pages to a fresh mapping whose added pages all fault in: on this VM a page fault (~8 us)
