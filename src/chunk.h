@@ -83,9 +83,8 @@ HM_INLINE unsigned pm_cls(uint32_t pm) { return pm & PM_CLS_MASK; }
 
 /* A chunk for arena, registered in the chunk map, from (in order) a chunk another arena left
  * entirely free (pages resident: *dirty is true), a retained chunk, or a new mapping; NULL
- * when out of memory.  Not from the cache of huge ranges: a chunk there takes the address
- * space a huge block next to it could grow into, and realloc then copies (realloc_bench 7%
- * slower, the same page faults).
+ * when out of memory.  Not from the cache of huge ranges: realloc_bench ran 7% slower with
+ * that, at the same page faults (cause not found), and python_workload gained 2-3k faults.
  * Its usable pages are one free run starting at page CHUNK_HDR_PAGES, zero unless *dirty. */
 chunk_t *chunk_create(struct arena *arena, bool *dirty);
 /* Make the chunk-aligned CHUNK bytes at addr (hmalloc's mapping, no longer anything else,

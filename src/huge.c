@@ -189,12 +189,13 @@ static huge_t *cache_take(size_t maplen, size_t alignment)
 /* A free mapping leaves the cache for good (h is in no list).  Its whole chunks go to its arena
  * as free, dirty chunks, where they serve slabs, large blocks and later huge blocks with their
  * pages still resident, and are purged by age like any dirty run; the rest is unmapped.
- * Unmapping it all instead made a program that frees its big objects and goes on with small
- * ones fault the same amount of memory in again (python_workload's threads after its big
- * objects: 4.6k -> 1.5-2.6k page faults).  Only ranges of at most HUGE_CACHE_MIN, and only
+ * Unmapping it all makes a program that frees its big objects and goes on with small ones
+ * fault the same amount of memory in again.  Only ranges of at most HUGE_CACHE_MIN, and only
  * while the arena's dirty pages stay fewer than its pages in use: a program that frees a
  * block of hundreds of MiB, or very many big blocks, gets the memory back at once
- * (huge_free_test). */
+ * (huge_free_test).  That bound keeps python_workload's big objects (59 MiB freed at once
+ * by an arena with more dirty pages than that) from going this way: its threads still
+ * fault about 4.6k pages in. */
 static void huge_release(huge_t *h)
 {
     char *p = huge_ptr(h);
