@@ -66,7 +66,7 @@ static bool retained_push(chunk_t *c)
  * need not (each field is set before it is read), and leaving them spares the faults of the
  * header's other pages, whose memory a huge block may never have touched (large_bench: 69
  * chunks adopted, 29 pages each). */
-static bool chunk_register(chunk_t *c, struct arena *arena, bool dirty, bool was_huge)
+static bool chunk_register(chunk_t *c, struct arena *arena, bool dirty)
 {
     if (!rtree_set_range(c, CHUNK, (uintptr_t)c))
         return false;
@@ -77,8 +77,6 @@ static bool chunk_register(chunk_t *c, struct arena *arena, bool dirty, bool was
     c->arena = arena;
     for (size_t i = 0; i < CHUNK_HDR_PAGES; i++)
         c->pagemap[i] = pm_make(PM_HEADER, 0, 0);
-    if (was_huge) /* a free of its start is a huge block's double free */
-        c->pagemap[0] = pm_make(PM_HEADER, 0, PM_HDR_WAS_HUGE);
     /* Pages past the header read as PM_FREE (zero) now: fresh mappings are zero, and so are
      * retained ones (purged with MADV_DONTNEED). */
     vg_not_a_root(c, CHUNK_HDR_PAGES << LG_PAGE);
@@ -94,7 +92,7 @@ chunk_t *chunk_create(struct arena *arena, bool *dirty)
         c = retained_pop();
     if (!c && !(c = os_map(CHUNK, CHUNK)))
         return NULL;
-    if (!chunk_register(c, arena, *dirty, false)) {
+    if (!chunk_register(c, arena, *dirty)) {
         os_unmap(c, CHUNK);
         return NULL;
     }
@@ -104,7 +102,10 @@ chunk_t *chunk_create(struct arena *arena, bool *dirty)
 chunk_t *chunk_adopt(void *addr, struct arena *arena)
 {
     chunk_t *c = addr;
-    return chunk_register(c, arena, true, true) ? c : NULL;
+    if (!chunk_register(c, arena, true))
+        return NULL;
+    c->pagemap[0] = pm_make(PM_HEADER, 0, PM_HDR_WAS_HUGE); /* a free of its start: see api.c */
+    return c;
 }
 
 void chunk_release(chunk_t *c)
