@@ -207,9 +207,7 @@ chunk_t *arena_steal_chunk(arena_t *self)
 bool arena_adopt_chunk(arena_t *arena, void *addr)
 {
     hm_mutex_lock(&arena->lock);
-    chunk_t *c = NULL;
-    if (arena->pa.ndirty + CHUNK_USABLE_PAGES <= arena->pa.nactive)
-        c = chunk_adopt(addr, arena);
+    chunk_t *c = chunk_adopt(addr, arena);
     if (c)
         extent_add_chunk(arena, c, true);
     hm_mutex_unlock(&arena->lock);

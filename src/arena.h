@@ -57,9 +57,7 @@ bool arena_has_free_chunk(arena_t *arena);
 chunk_t *arena_steal_chunk(arena_t *self);
 /* Give arena the chunk-aligned CHUNK bytes at addr (from a freed huge block: resident pages,
  * old bytes) as a chunk that is entirely free and dirty, purged by age like any dirty run.
- * False (nothing changed) when the arena's dirty pages would then outnumber its pages in use
- * (a program freeing big blocks gets its memory back at once, not after the decay time), or
- * the chunk cannot be registered.  Takes the arena lock. */
+ * False (nothing changed) when the chunk cannot be registered.  Takes the arena lock. */
 bool arena_adopt_chunk(arena_t *arena, void *addr);
 /* Purge dirty pages above the arena's allowance; with all, purge every dirty page. */
 void arena_purge(arena_t *arena, bool all);

@@ -60,9 +60,9 @@ void *huge_alloc(struct arena *arena, size_t usize, size_t alignment, bool *zero
  * allocates big blocks in a loop does not fault every page in again) and unmapped once it
  * is older than dirty_decay_ms; a block bigger than the cache's limit is unmapped at once.
  * What the full cache evicts gives its whole chunks to the block's arena as free dirty chunks
- * (up to HUGE_CACHE_MIN, while that arena has fewer dirty pages than pages in use), the rest
- * is unmapped.  A cached range stays in the chunk map, so freeing it again (also a block
- * that joined the range before it) is a double free. */
+ * (ranges up to HUGE_CACHE_MIN, chunks at least half resident), the rest is unmapped.  A
+ * cached range stays in the chunk map, so freeing it again (also a block that joined the
+ * range before it) is a double free. */
 void huge_dalloc(huge_t *h);
 /* Unmap cached mappings freed at or before cutoff_ms (all with UINT64_MAX). */
 void huge_decay(uint64_t cutoff_ms);

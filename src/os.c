@@ -153,4 +153,21 @@ os_purge_t os_purge(void *addr, size_t size, bool lazy)
     return r;
 }
 
+size_t os_resident_pages(void *addr, size_t size)
+{
+    int saved = errno;
+    unsigned char vec[256]; /* one byte a page: 1 MiB a call */
+    const size_t step = sizeof(vec) << LG_PAGE;
+    size_t n = 0;
+    for (size_t off = 0; off < size; off += step) {
+        size_t len = size - off < step ? size - off : step;
+        if (mincore((char *)addr + off, len, vec) != 0)
+            break;
+        for (size_t i = 0; i < len >> LG_PAGE; i++)
+            n += vec[i] & 1;
+    }
+    errno = saved;
+    return n;
+}
+
 size_t os_mapped_bytes(void) { return __atomic_load_n(&os_mapped, __ATOMIC_RELAXED); }

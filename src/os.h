@@ -1,4 +1,5 @@
-/* os.h: the only place hmalloc talks to the kernel for memory: mmap, munmap, madvise.
+/* os.h: the only place hmalloc talks to the kernel for memory: mmap, munmap, mremap, madvise,
+ * mincore.
  * Every call saves and restores errno, so free() never changes it.  A test-only hook can make
  * the Nth call fail, to exercise every out-of-memory path. */
 #ifndef HM_OS_H
@@ -22,6 +23,9 @@ bool os_remap_in_place(void *addr, size_t old_size, size_t new_size);
 /* Move the pages of [from, from+old_size) to the start of dest (a mapping of new_size bytes
  * from os_map, replaced), growing with zero pages; false leaves both as they were. */
 bool os_remap_to(void *from, size_t old_size, void *dest, size_t new_size);
+/* How many pages of [addr, addr+size) (page-aligned, mapped) are resident; 0 if the kernel
+ * cannot tell (mincore failed). */
+size_t os_resident_pages(void *addr, size_t size);
 /* Make [addr, addr+size) inaccessible (a guard page); false on failure. */
 bool os_guard(void *addr, size_t size);
 /* Bytes currently mapped through os_map (statistics). */

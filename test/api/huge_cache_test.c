@@ -198,9 +198,8 @@ static void purge_every_arena(void)
 }
 
 /* Memory a freed huge block held serves the program's later slabs and large blocks with its
- * pages still resident: a range the cache evicts gives its chunks to its arena (while that
- * arena has more pages in use than free), and a chunk one arena left entirely free becomes
- * another's before anything is mapped afresh. */
+ * pages still resident: a range the cache evicts gives its chunks to its arena, and a chunk one
+ * arena left entirely free becomes another's before anything is mapped afresh. */
 static void test_freed_huge_memory_serves_arena_blocks(void **state)
 {
     (void)state;
@@ -250,6 +249,52 @@ static void test_freed_huge_memory_serves_arena_blocks(void **state)
     dallocx(l, flags_b);
 }
 
+static size_t arena_pdirty(unsigned a)
+{
+    char name[64];
+    snprintf(name, sizeof(name), "stats.arenas.%u.pdirty", a);
+    refresh();
+    return read_size(name);
+}
+
+/* Three 6 MiB blocks of arena flags, each written over touch bytes, then freed in order: once
+ * none is live the cache keeps 16 MiB, so the third free evicts the first block's range. */
+static void free_three_evict_first(int flags, size_t touch)
+{
+    unsigned char *h[3];
+    for (int i = 0; i < 3; i++) {
+        CHECK((h[i] = mallocx(6 * MiB, flags)) != NULL, "mallocx(6 MiB)");
+        memset(h[i], 0x66, touch);
+    }
+    for (int i = 0; i < 3; i++)
+        dallocx(h[i], flags);
+}
+
+/* An evicted range gives its arena only chunks whose pages are mostly resident: a block the
+ * program wrote all over is worth keeping for reuse even when the arena has nothing in use
+ * (a program that frees its big objects and goes on with small ones), while one it barely
+ * touched goes back to the system, since reusing it would fault its pages in anyway. */
+static void test_evicted_range_kept_only_if_resident(void **state)
+{
+    (void)state;
+    unsigned a = 0;
+    int flags = new_arena(&a);
+    purge_every_arena(); /* no free chunk anywhere, no cached range */
+    CHECK(arena_pdirty(a) == 0, "arena %u has dirty pages before the test", a);
+    free_three_evict_first(flags, 6 * MiB);
+    size_t pdirty = arena_pdirty(a);
+    CHECK(pdirty >= 2 * MiB / 4096, "arena %u has %zu dirty pages: the written range's chunk "
+          "was unmapped", a, pdirty);
+
+    purge_every_arena();
+    CHECK(arena_pdirty(a) == 0, "arena %u has dirty pages after the purge", a);
+    free_three_evict_first(flags, 1);
+    pdirty = arena_pdirty(a);
+    CHECK(pdirty == 0, "arena %u has %zu dirty pages: a range whose pages were not resident "
+          "became a dirty chunk", a, pdirty);
+    purge_every_arena();
+}
+
 /* arena.<i>.purge unmaps every cached range: stats.mapped drops by what the cache held. */
 static void test_purge_returns_cached_ranges(void **state)
 {
@@ -282,6 +327,7 @@ int main(void)
         cmocka_unit_test(test_huge_block_takes_a_free_chunk),
         cmocka_unit_test(test_huge_block_moves_free_chunks),
         cmocka_unit_test(test_freed_huge_memory_serves_arena_blocks),
+        cmocka_unit_test(test_evicted_range_kept_only_if_resident),
         cmocka_unit_test(test_purge_returns_cached_ranges),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
