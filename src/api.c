@@ -238,7 +238,7 @@ static HM_NOINLINE void *hm_alloc(size_t size, size_t alignment, bool zero)
 HM_INLINE void *hm_malloc_inline(size_t size)
 {
     if (likely(size <= LOOKUP_MAXCLASS)) {
-        tbin_t *b = &hm_tsd.tcache->bins[sz_lut[(size + 7) >> 3]];
+        tbin_t *b = tcache_bin_for_size(hm_tsd.tcache, size);
         if (likely(!tbin_empty(b))) {
             hm_tsd.allocated += b->usize;
             return tcache_pop(b);
@@ -279,39 +279,52 @@ static HM_NOINLINE void hm_free_slow(void *p, const char *func)
     dalloc_block(p, &b, tcache_get(), func);
 }
 
-/* A small region of another arena, at a region boundary (a cross-thread free). */
-static HM_NOINLINE void hm_free_remote(void *p, tcache_t *tc, unsigned cls, const char *func)
+/* The class of the small region p of arena chunk c, if p is at a region boundary (what the
+ * free fast path checks); -1 for anything else. */
+HM_INLINE int small_region_class(const chunk_t *c, const void *p)
 {
-    if (!tcache_free_remote_try(tc, p, cls))
-        hm_free_slow(p, func);
+    uint32_t pm = c->pagemap[chunk_page_index(c, p)];
+    if (likely(pm & PM_SMALL_BIT)) {
+        unsigned cls = pm_cls(pm);
+        bool exact;
+        slab_region_index(pm_run_offset(pm, p), cls, &exact);
+        if (likely(exact || !HM_CONFIG_FAST_CHECKS))
+            return (int)cls;
+    }
+    return -1;
 }
 
-/* The fast path: a small region at a region boundary, freed into this thread's cache. */
-HM_INLINE void hm_free_inline(void *p, const char *func)
+/* p is in a chunk of an arena other than the thread cache's (or the thread has no cache): a
+ * small region there at a region boundary is a cross-thread free. */
+static HM_NOINLINE void hm_free_other_arena(void *p, tcache_t *tc, const char *func)
 {
-    if (likely(rtree_in_arena_chunk(p))) {
-        chunk_t *c = chunk_of(p);
-        uint32_t pm = c->pagemap[chunk_page_index(c, p)];
-        if (likely(pm & PM_SMALL_BIT)) {
-            unsigned cls = pm_cls(pm);
-            bool exact;
-            slab_region_index(pm_run_offset(pm, p), cls, &exact);
-            tcache_t *tc = hm_tsd.tcache;
-            tbin_t *b = &tc->bins[cls];
-            if (likely(exact || !HM_CONFIG_FAST_CHECKS)) {
-                if (likely(c->arena == tc->arena)) {
-                    if (likely(tcache_free_try(tc, b, p))) {
-                        hm_tsd.deallocated += b->usize;
-                        return;
-                    }
-                } else {
-                    hm_free_remote(p, tc, cls, func); /* a tail call: no frame here */
-                    return;
-                }
-            }
-        }
+    if (rtree_chunk_key(p) != 0) {
+        int cls = small_region_class(chunk_of(p), p);
+        if (cls >= 0 && tcache_free_remote_try(tc, p, (unsigned)cls))
+            return;
     }
     hm_free_slow(p, func);
+}
+
+/* The fast path: a small region of the thread cache's arena at a region boundary, freed into
+ * the cache.  The chunk map's key (rtree.h) says at once that p is in an arena chunk and that
+ * the arena is this cache's. */
+HM_INLINE void hm_free_inline(void *p, const char *func)
+{
+    tcache_t *tc = hm_tsd.tcache;
+    if (likely(rtree_chunk_key(p) == tc->arena_key)) {
+        int cls = small_region_class(chunk_of(p), p);
+        if (likely(cls >= 0)) {
+            tbin_t *b = &tc->bins[cls];
+            if (likely(tcache_free_try(tc, b, p))) {
+                hm_tsd.deallocated += b->usize;
+                return;
+            }
+        }
+        hm_free_slow(p, func);
+        return;
+    }
+    hm_free_other_arena(p, tc, func); /* a tail call: no frame here */
 }
 
 /* With check_sized, a size given to a sized free must be one the block could have been
@@ -349,8 +362,8 @@ HM_INLINE void hm_sized_free_inline(void *p, size_t size, int flags, const char 
 {
     if (likely(flags == 0 && size <= LOOKUP_MAXCLASS && !opt_check_sized)) {
         tcache_t *tc = hm_tsd.tcache;
-        if (likely(rtree_in_arena_chunk(p)) && likely(chunk_of(p)->arena == tc->arena)) {
-            tbin_t *b = &tc->bins[sz_lut[(size + 7) >> 3]];
+        if (likely(rtree_chunk_key(p) == tc->arena_key)) {
+            tbin_t *b = tcache_bin_for_size(tc, size);
             if (likely(tcache_free_try(tc, b, p))) {
                 hm_tsd.deallocated += b->usize;
                 return;

@@ -65,11 +65,11 @@ static bool retained_push(chunk_t *c)
  * bytes, which must read as zero (every page past the header PM_FREE); the run descriptors
  * need not (each field is set before it is read), and leaving them spares the faults of the
  * header's other pages, whose memory a huge block may never have touched (large_bench: 69
- * chunks adopted, 29 pages each). */
+ * chunks adopted, 29 pages each).  The chunk map names the chunk's arena only once the
+ * header is laid out: from then on the free fast path of that arena's threads reads the page
+ * map. */
 static bool chunk_register(chunk_t *c, struct arena *arena, bool dirty)
 {
-    if (!rtree_set_range(c, CHUNK, (uintptr_t)c))
-        return false;
     if (dirty) {
         vg_mem_undefined(c->pagemap, sizeof(c->pagemap));
         memset(c->pagemap, 0, sizeof(c->pagemap));
@@ -81,7 +81,7 @@ static bool chunk_register(chunk_t *c, struct arena *arena, bool dirty)
      * retained ones (purged with MADV_DONTNEED). */
     vg_not_a_root(c, CHUNK_HDR_PAGES << LG_PAGE);
     vg_mem_noaccess(chunk_page_addr(c, CHUNK_HDR_PAGES), CHUNK - (CHUNK_HDR_PAGES << LG_PAGE));
-    return true;
+    return rtree_set_chunk(c, arena->ind);
 }
 
 chunk_t *chunk_create(struct arena *arena, bool *dirty)

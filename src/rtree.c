@@ -1,10 +1,12 @@
 /* rtree.c: the chunk map (see rtree.h). */
 #include "rtree.h"
+#include "arena.h"
 #include "base.h"
 #include "lock.h"
 
 uintptr_t *rtree_root[(size_t)1 << RTREE_LG_ROOT];
-uint64_t rtree_chunk_bits[(size_t)1 << (RTREE_LG_VA - LG_CHUNK - 6)];
+uint16_t rtree_chunk_keys[(size_t)1 << (RTREE_LG_VA - LG_CHUNK)];
+_Static_assert(MAX_ARENAS < UINT16_MAX, "an arena key (index + 1) fits 16 bits");
 static hm_mutex_t rtree_lock = HM_MUTEX_INITIALIZER;
 
 static uintptr_t *rtree_leaf(uintptr_t a, bool create)
@@ -24,7 +26,7 @@ static uintptr_t *rtree_leaf(uintptr_t a, bool create)
     return leaf;
 }
 
-bool rtree_set_range(const void *addr, size_t size, uintptr_t value)
+static bool set_range(const void *addr, size_t size, uintptr_t value, uint16_t key)
 {
     uintptr_t first = (uintptr_t)addr & ~CHUNK_MASK;
     uintptr_t last = ((uintptr_t)addr + size - 1) & ~CHUNK_MASK;
@@ -34,18 +36,26 @@ bool rtree_set_range(const void *addr, size_t size, uintptr_t value)
     for (uintptr_t a = first; a <= last; a += CHUNK)
         if (!rtree_leaf(a, true))
             return false;
-    bool arena_chunk = value && !(value & (RTREE_HUGE | RTREE_FREED));
     for (uintptr_t a = first; a <= last; a += CHUNK) {
         uintptr_t *leaf = rtree_leaf(a, false), g = a >> LG_CHUNK;
-        uint64_t bit = (uint64_t)1 << (g & 63);
-        if (!arena_chunk)
-            __atomic_fetch_and(&rtree_chunk_bits[g >> 6], ~bit, __ATOMIC_RELEASE);
+        if (!key)
+            __atomic_store_n(&rtree_chunk_keys[g], 0, __ATOMIC_RELEASE);
         __atomic_store_n(&leaf[g & (((uintptr_t)1 << RTREE_LG_LEAF) - 1)], value,
                          __ATOMIC_RELEASE);
-        if (arena_chunk)
-            __atomic_fetch_or(&rtree_chunk_bits[g >> 6], bit, __ATOMIC_RELEASE);
+        if (key)
+            __atomic_store_n(&rtree_chunk_keys[g], key, __ATOMIC_RELEASE);
     }
     return true;
+}
+
+bool rtree_set_range(const void *addr, size_t size, uintptr_t value)
+{
+    return set_range(addr, size, value, 0);
+}
+
+bool rtree_set_chunk(const void *c, unsigned arena_ind)
+{
+    return set_range(c, CHUNK, (uintptr_t)c, (uint16_t)(arena_ind + 1));
 }
 
 void rtree_prefork(void) { hm_mutex_lock(&rtree_lock); }

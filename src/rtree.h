@@ -24,21 +24,24 @@
 
 extern uintptr_t *rtree_root[(size_t)1 << RTREE_LG_ROOT];
 
-/* One bit per granule: set while the granule is an arena chunk.  The free fast path asks this
- * question only, so it costs one load instead of the two-level walk (4 MiB of bss, of which
- * only the pages covering mapped chunks are ever touched).  Set after the chunk's entry,
- * cleared before it, so a set bit always means a live chunk header. */
-extern uint64_t rtree_chunk_bits[(size_t)1 << (RTREE_LG_VA - LG_CHUNK - 6)];
+/* One 16-bit key per granule: while the granule is an arena chunk, its arena's index + 1
+ * (MAX_ARENAS fits), else 0.  The free fast path needs only this: one load says both that p is
+ * in an arena chunk and whose, so a thread compares it with its cache's arena_key instead of
+ * walking the tree and then reading the chunk header's arena (5 instructions fewer than a
+ * bitmap of arena chunks and that read).  64 MiB of bss, of which only the pages covering
+ * mapped chunks are ever written (one page per 2048 chunks, 8 GiB of address space); reading
+ * the rest maps the kernel's zero page.  Set after the chunk's entry, cleared before it, so a
+ * nonzero key always means a live chunk header. */
+extern uint16_t rtree_chunk_keys[(size_t)1 << (RTREE_LG_VA - LG_CHUNK)];
 
-/* Whether p points into an arena chunk (and not into a huge block, foreign memory, or
- * nowhere).  Never touches the memory p points to. */
-HM_INLINE bool rtree_in_arena_chunk(const void *p)
+/* The arena key of the chunk p points into: 0 when that is no arena chunk (a huge block,
+ * foreign memory, or nowhere).  Never touches the memory p points to. */
+HM_INLINE uint16_t rtree_chunk_key(const void *p)
 {
     uintptr_t g = (uintptr_t)p >> LG_CHUNK;
     if (unlikely(g >= (uintptr_t)1 << (RTREE_LG_VA - LG_CHUNK)))
-        return false;
-    uint64_t w = __atomic_load_n(&rtree_chunk_bits[g >> 6], __ATOMIC_ACQUIRE);
-    return (w >> (g & 63)) & 1;
+        return 0;
+    return __atomic_load_n(&rtree_chunk_keys[g], __ATOMIC_ACQUIRE);
 }
 
 HM_INLINE uintptr_t rtree_get(const void *p)
@@ -53,9 +56,12 @@ HM_INLINE uintptr_t rtree_get(const void *p)
                            __ATOMIC_ACQUIRE);
 }
 
-/* Set the entries of every granule in [addr, addr+size) to value; false if a leaf could not
- * be allocated (nothing is changed then). */
+/* Set the entries of every granule in [addr, addr+size) to value (no arena chunk: 0, a huge
+ * descriptor or a freed mark); false if a leaf could not be allocated (nothing is changed
+ * then). */
 bool rtree_set_range(const void *addr, size_t size, uintptr_t value);
+/* Map the granule at c (chunk-aligned) as a chunk of the arena with index arena_ind. */
+bool rtree_set_chunk(const void *c, unsigned arena_ind);
 void rtree_prefork(void);
 void rtree_postfork_parent(void);
 void rtree_postfork_child(void);

@@ -14,7 +14,13 @@
 enum { TS_NONE, TS_CREATING, TS_ACTIVE, TS_EXITED, TS_DISABLED };
 #define MAX_EXPLICIT_TCACHES 4096
 
-tcache_t tcache_none;
+tcache_t tcache_none = {.arena_key = TCACHE_NO_ARENA_KEY};
+
+static void tcache_set_arena(tcache_t *tc, arena_t *arena)
+{
+    tc->arena = arena;
+    tc->arena_key = arena ? (uint16_t)(arena->ind + 1) : TCACHE_NO_ARENA_KEY;
+}
 __thread tsd_t hm_tsd = {&tcache_none, 0, 0};
 static __thread arena_t *tls_arena;
 static __thread unsigned char tls_state;
@@ -32,8 +38,14 @@ static void tcache_thread_exit(void *arg);
  * touching the bin, small enough that an idle thread holds little.  Classes above
  * opt.tcache_max get none: their bins are empty and full at once, so the fast paths send
  * them to the arena without a test of their own. */
+uint16_t tcache_bin_off[LOOKUP_MAXCLASS + 1];
+_Static_assert(offsetof(tcache_t, bins) == 0 && sizeof(tbin_t) * NSMALL <= UINT16_MAX,
+               "tcache_bin_off holds offsets of bins from the cache's start");
+
 bool tcache_boot(void)
 {
+    for (size_t s = 0; s <= LOOKUP_MAXCLASS; s++)
+        tcache_bin_off[s] = (uint16_t)(sz_size2index(s) * sizeof(tbin_t));
     tcache_nslots = 0;
     for (unsigned i = 0; i < NSMALL; i++) {
         uint32_t cap = 2u * sz_small[i].nregs;
@@ -83,14 +95,14 @@ static tcache_t *tcache_create(arena_t *arena)
             slots += tbin_caps[i];
         }
     }
-    tc->arena = arena;
+    tcache_set_arena(tc, arena);
     tc->secret = tcache_secret;
     return tc;
 }
 
 static void tcache_recycle(tcache_t *tc)
 {
-    tc->arena = NULL;
+    tcache_set_arena(tc, NULL);
     hm_mutex_lock(&tcache_pool_lock);
     tc->next_free = tcache_pool;
     tcache_pool = tc;
@@ -365,7 +377,7 @@ void tcache_thread_set_arena(arena_t *a)
     tcache_t *tc = tsd_tcache();
     if (tc) {
         tcache_flush_all(tc); /* cached regions came from the old arena */
-        tc->arena = a;
+        tcache_set_arena(tc, a);
     }
 }
 
