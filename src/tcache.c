@@ -15,15 +15,17 @@ enum { TS_NONE, TS_CREATING, TS_ACTIVE, TS_EXITED, TS_DISABLED };
 #define MAX_EXPLICIT_TCACHES 4096
 
 tcache_t tcache_none = {.arena_key = TCACHE_NO_ARENA_KEY};
+__thread tsd_t hm_tsd = {&tcache_none, 0, 0};
+static __thread arena_t *tls_arena;
+static __thread unsigned char tls_state;
 
+/* Bind tc to arena (NULL: none), with the key free's fast path compares (rtree.h). */
 static void tcache_set_arena(tcache_t *tc, arena_t *arena)
 {
     tc->arena = arena;
     tc->arena_key = arena ? (uint16_t)(arena->ind + 1) : TCACHE_NO_ARENA_KEY;
 }
-__thread tsd_t hm_tsd = {&tcache_none, 0, 0};
-static __thread arena_t *tls_arena;
-static __thread unsigned char tls_state;
+
 uintptr_t tcache_secret;
 
 static pthread_key_t tcache_key;

@@ -286,6 +286,40 @@ static void test_thread_arena(void **state)
     CHECK(ctl_unsigned("thread.arena") == old, "thread.arena not restored");
 }
 
+/* Free's fast path knows a block of the thread's own arena by the chunk map's arena key, for
+ * any arena index: a thread bound to an arena past 255 gets back from its cache the block it
+ * has just freed, and a block of the arena 256 below it (equal in the low 8 bits) that it
+ * frees is not taken for one of its own (it waits to go back to its arena). */
+static void test_thread_arena_key_past_255(void **state)
+{
+    (void)state;
+    if (!ctl_bool("opt.tcache") || !ctl_bool("thread.tcache.enabled"))
+        skip(); /* no cache to come back from (hardened:true turns caches off) */
+    unsigned old = ctl_unsigned("thread.arena");
+    unsigned hi;
+    while ((hi = ext_new_arena()) < 300)
+        ;
+    unsigned lo = hi - 256;
+    ext_tcache_flush();
+    CHECK(mallctl("thread.arena", NULL, NULL, &hi, sizeof hi) == 0, "binding to arena %u", hi);
+    void *p = malloc(hide(48));
+    CHECK(p != NULL, "malloc(48)");
+    free(p);
+    void *q = malloc(hide(48));
+    CHECK(q == p, "arena %u: the block freed at %p did not come back from the cache (%p)", hi,
+          p, q);
+    void *r = mallocx(48, (int)MALLOCX_ARENA(lo) | MALLOCX_TCACHE_NONE);
+    CHECK(r != NULL, "mallocx(48) in arena %u", lo);
+    free(r);
+    void *s = malloc(hide(48));
+    CHECK(s != r, "arena %u's block %p, freed by a thread of arena %u, came back from its cache",
+          lo, r, hi);
+    free(q);
+    free(s);
+    ext_tcache_flush();
+    CHECK(mallctl("thread.arena", NULL, NULL, &old, sizeof old) == 0, "restoring thread.arena");
+}
+
 static void test_thread_tcache_enabled_and_flush(void **state)
 {
     if (!ctl_bool("opt.tcache"))
@@ -667,6 +701,7 @@ int main(void)
         cmocka_unit_test(test_arena_purge_and_decay),
         cmocka_unit_test(test_purge_all_returns_memory),
         cmocka_unit_test(test_thread_arena),
+        cmocka_unit_test(test_thread_arena_key_past_255),
         cmocka_unit_test(test_thread_tcache_enabled_and_flush),
         cmocka_unit_test(test_thread_allocated_counters),
         cmocka_unit_test(test_thread_allocatedp_is_live),
