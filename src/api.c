@@ -294,11 +294,13 @@ HM_INLINE int small_region_class(const chunk_t *c, const void *p)
     return -1;
 }
 
-/* p is in a chunk of an arena other than the thread cache's (or the thread has no cache): a
- * small region there at a region boundary is a cross-thread free. */
-static HM_NOINLINE void hm_free_other_arena(void *p, tcache_t *tc, const char *func)
+/* p's chunk-map key is not the thread cache's (another arena's chunk, no arena chunk, or the
+ * thread has no cache): a small region of another arena at a region boundary is a
+ * cross-thread free. */
+static HM_NOINLINE void hm_free_other_arena(void *p, tcache_t *tc, uint16_t key,
+                                            const char *func)
 {
-    if (rtree_chunk_key(p) != 0) {
+    if (key != 0) {
         int cls = small_region_class(chunk_of(p), p);
         if (cls >= 0 && tcache_free_remote_try(tc, p, (unsigned)cls))
             return;
@@ -312,7 +314,8 @@ static HM_NOINLINE void hm_free_other_arena(void *p, tcache_t *tc, const char *f
 HM_INLINE void hm_free_inline(void *p, const char *func)
 {
     tcache_t *tc = hm_tsd.tcache;
-    if (likely(rtree_chunk_key(p) == tc->arena_key)) {
+    uint16_t key = rtree_chunk_key(p);
+    if (likely(key == tc->arena_key)) {
         int cls = small_region_class(chunk_of(p), p);
         if (likely(cls >= 0)) {
             tbin_t *b = &tc->bins[cls];
@@ -324,7 +327,7 @@ HM_INLINE void hm_free_inline(void *p, const char *func)
         hm_free_slow(p, func);
         return;
     }
-    hm_free_other_arena(p, tc, func); /* a tail call: no frame here */
+    hm_free_other_arena(p, tc, key, func); /* a tail call: no frame here */
 }
 
 /* With check_sized, a size given to a sized free must be one the block could have been

@@ -192,13 +192,13 @@ static huge_t *cache_take(size_t maplen, size_t alignment)
  * Unmapping it all makes a program that frees its big objects and goes on with small ones
  * fault the same amount of memory in again (python_workload's threads, after it freed 59 MiB
  * of big objects: 4.6k page faults, 0.6k this way).  Only ranges of at most HUGE_CACHE_MIN (a
- * block of hundreds of MiB goes back at once: huge_free_test), and only chunks at least half
- * resident (mincore): a chunk the program barely touched saves no page faults, and as an
- * arena chunk it would only keep its header pages resident (large_bench, which writes 16
- * words of each block: 2.4k more page faults and 18% more peak RSS without this test).  An
- * earlier bound, only while the arena had fewer dirty pages than pages in use, kept
- * python_workload's big objects from going this way; what is kept now goes back after
- * dirty_decay_ms like any freed page. */
+ * block of hundreds of MiB goes back at once: huge_free_test), and only the range's leading
+ * chunks that are at least half resident (mincore; the rest is unmapped in one piece): a
+ * chunk the program barely touched saves no page faults, and as an arena chunk it would only
+ * keep its header pages resident (large_bench, which writes 16 words of each block: 2.4k more
+ * page faults and 18% more peak RSS without this test).  An earlier bound, only while the
+ * arena had fewer dirty pages than pages in use, kept python_workload's big objects from going
+ * this way; what is kept now goes back after dirty_decay_ms like any freed page. */
 static void huge_release(huge_t *h)
 {
     char *p = huge_ptr(h);

@@ -36,14 +36,14 @@ static size_t tcache_nslots;
 
 static void tcache_thread_exit(void *arg);
 
-/* Capacity: twice a slab's regions, within [20, 200]: enough to absorb a burst without
- * touching the bin, small enough that an idle thread holds little.  Classes above
- * opt.tcache_max get none: their bins are empty and full at once, so the fast paths send
- * them to the arena without a test of their own. */
 uint16_t tcache_bin_off[LOOKUP_MAXCLASS + 1];
 _Static_assert(offsetof(tcache_t, bins) == 0 && sizeof(tbin_t) * NSMALL <= UINT16_MAX,
                "tcache_bin_off holds offsets of bins from the cache's start");
 
+/* Capacity: twice a slab's regions, within [20, 200]: enough to absorb a burst without
+ * touching the bin, small enough that an idle thread holds little.  Classes above
+ * opt.tcache_max get none: their bins are empty and full at once, so the fast paths send
+ * them to the arena without a test of their own. */
 bool tcache_boot(void)
 {
     for (size_t s = 0; s <= LOOKUP_MAXCLASS; s++)

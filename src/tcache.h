@@ -62,7 +62,7 @@ typedef struct rbin {
 typedef struct tcache {
     tbin_t bins[NSMALL];
     arena_t *arena;
-    uintptr_t secret;    /* tcache_secret (0 in tcache_none), beside arena for the free path */
+    uintptr_t secret;    /* tcache_secret (0 in tcache_none), beside arena_key for free */
     uint16_t arena_key;  /* arena's key in the chunk map (rtree.h), TCACHE_NO_ARENA_KEY if none */
     rbin_t rbins[NSMALL];
     uint64_t gc_touched; /* bit c: class c refilled or flushed since the last collection */
